@@ -1,0 +1,39 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.callbacks import service
+from app.callbacks.schemas import CallbackPage, CallbackRead, DeliveryStatus
+from app.core.auth import AnyKey, TeamLeader
+from app.core.deps import Session
+from app.core.months import Month, MonthText
+
+router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
+
+
+@router.get("/{callback_id}", operation_id="get_callback")
+async def get_callback(
+    callback_id: uuid.UUID, principal: AnyKey, session: Session
+) -> CallbackRead:
+    return CallbackRead.build(*await service.get_callback(session, principal, callback_id))
+
+
+@router.get("", operation_id="list_callbacks")
+async def list_callbacks(
+    principal: TeamLeader,
+    session: Session,
+    month: Annotated[MonthText | None, Query(description="YYYY-MM, in UK time")] = None,
+    status: DeliveryStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> CallbackPage:
+    rows, next_cursor = await service.list_callbacks(
+        session,
+        principal,
+        month=Month.parse(month) if month else None,
+        status=status.value if status else None,
+        limit=limit,
+        cursor=cursor,
+    )
+    return CallbackPage(items=[CallbackRead.build(*r) for r in rows], next_cursor=next_cursor)

@@ -1,0 +1,116 @@
+"""Call back requests: stored with the caller's details and an outbox row, in one transaction."""
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.callbacks.models import CallbackRequest, CallerDetails
+from app.core.auth import Principal
+from app.core.errors import NotFound
+from app.core.months import Month
+from app.core.pagination import encode_cursor, newest_first
+from app.outbox import service as outbox
+from app.outbox.models import OutboxMessage
+from app.protocol.routes import Route
+
+if TYPE_CHECKING:
+    from app.transfers.models import Transfer
+    from app.transfers.schemas import Caller
+
+
+def create_callback_request(
+    session: AsyncSession,
+    *,
+    transfer: "Transfer",
+    route: Route,
+    principal: Principal,
+    caller: "Caller",
+    now: datetime,
+    message_id_domain: str,
+) -> CallbackRequest:
+    assert transfer.sender_reference and transfer.permission_to_share_at and transfer.failed_at
+    callback = CallbackRequest(
+        id=uuid.uuid4(),
+        transfer_id=transfer.id,
+        from_org=transfer.from_org,
+        to_org=transfer.to_org,
+        reason=transfer.failure_reason,
+        sender_reference=transfer.sender_reference,
+        permission_to_share_at=transfer.permission_to_share_at,
+        mailbox=route.callback_mailbox,
+        requested_at=now,
+        created_by_key_id=principal.key_id,
+        created_at=now,
+    )
+    session.add(callback)
+    session.add(
+        CallerDetails(
+            callback_request_id=callback.id,
+            name=caller.name,
+            contact_number=caller.contact_number,
+            provider=caller.provider,
+        )
+    )
+    outbox.enqueue(
+        session,
+        kind="callback_request",
+        to_address=route.callback_mailbox,
+        now=now,
+        domain=message_id_domain,
+        callback_request_id=callback.id,
+    )
+    return callback
+
+
+def _with_details() -> Select[tuple[CallbackRequest, CallerDetails | None, OutboxMessage | None]]:
+    return (
+        select(CallbackRequest, CallerDetails, OutboxMessage)
+        .outerjoin(CallerDetails, CallerDetails.callback_request_id == CallbackRequest.id)
+        .outerjoin(OutboxMessage, OutboxMessage.callback_request_id == CallbackRequest.id)
+    )
+
+
+CallbackRow = tuple[CallbackRequest, CallerDetails | None, OutboxMessage | None]
+
+
+async def get_callback(
+    session: AsyncSession, principal: Principal, callback_id: uuid.UUID
+) -> CallbackRow:
+    row = (
+        await session.execute(
+            _with_details().where(
+                CallbackRequest.id == callback_id, CallbackRequest.from_org == principal.org
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound("not_found", "No such call back request.")
+    return row[0], row[1], row[2]
+
+
+async def list_callbacks(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    month: Month | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[CallbackRow], str | None]:
+    query = _with_details().where(CallbackRequest.from_org == principal.org)
+    if month is not None:
+        start, end = month.utc_range()
+        query = query.where(CallbackRequest.requested_at >= start, CallbackRequest.requested_at < end)
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    query = newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
+    rows = [(r[0], r[1], r[2]) for r in (await session.execute(query)).all()]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1][0]
+        next_cursor = encode_cursor(last.requested_at, last.id)
+    return rows, next_cursor

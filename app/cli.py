@@ -1,0 +1,154 @@
+"""`handoff`: the one command line for operators. Exit codes: 0 ok, 1 failed, 2 bad usage."""
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.core.auth import Role
+from app.core.clock import Clock
+from app.core.database import make_engine, make_sessionmaker
+from app.core.settings import get_settings
+
+cli = typer.Typer(help="handoff: warm transfers and call backs between two public bodies.",
+                  no_args_is_help=True)
+keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+cli.add_typer(openapi_cli, name="openapi")
+
+DEFAULT_OPENAPI = Path("openapi/openapi.json")
+
+
+@cli.command()
+def migrate(revision: str = "head") -> None:
+    """Bring the database schema up to date (run before starting a new version)."""
+    from app.core.migrate import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@cli.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+) -> None:
+    """Run the HTTP service with uvicorn."""
+    import uvicorn
+
+    uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, proxy_headers=True)
+
+
+async def _create_key(org: str, role: Role, name: str) -> tuple[str, str]:
+    from app.keys import service
+    from app.protocol.routes import load_table
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            key, secret = await service.create_key(
+                session, load_table(settings.routes_file), org=org, role=role, name=name,
+                now=Clock().now(),
+            )
+            await session.commit()
+            return str(key.id), secret
+    finally:
+        await engine.dispose()
+
+
+@keys_cli.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="Body the key belongs to, e.g. cqc or lgsco.")],
+    role: Annotated[Role, typer.Option(help="agent, team_leader or admin.")],
+    name: Annotated[str, typer.Option(help="Who or what holds it, e.g. 'desk 12'.")],
+) -> None:
+    """Create a key. The secret is printed once and never stored."""
+    from app.core.errors import DomainError
+
+    try:
+        key_id, secret = asyncio.run(_create_key(org, role, name))
+    except DomainError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"id:     {key_id}\nsecret: {secret}\n(shown once: store it now)")
+
+
+@keys_cli.command("list")
+def keys_list(org: Annotated[str | None, typer.Option()] = None) -> None:
+    """List keys (never their secrets)."""
+    from app.keys import service
+
+    async def run() -> None:
+        engine = make_engine(get_settings().database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                for key in await service.list_keys(session, org):
+                    state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+                    typer.echo(f"{key.id}  {key.org:<6} {key.role:<11} {key.key_prefix}…  "
+                               f"{state:<18} {key.name}")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: uuid.UUID) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    from app.core.errors import DomainError
+    from app.keys import service
+
+    async def run() -> None:
+        engine = make_engine(get_settings().database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                await service.revoke_key(session, key_id, now=Clock().now())
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except DomainError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"revoked {key_id}")
+
+
+def openapi_document() -> str:
+    from app.main import create_app
+
+    return json.dumps(create_app().openapi(), indent=2, sort_keys=True) + "\n"
+
+
+@openapi_cli.command("export")
+def openapi_export(
+    output: Annotated[Path, typer.Option("--output", "-o")] = DEFAULT_OPENAPI,
+) -> None:
+    """Write the OpenAPI document that the app serves (checked for drift by the tests)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(openapi_document(), encoding="utf-8")
+    typer.echo(f"wrote {output}")
+
+
+@cli.command()
+def quickstart(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Migrate, make a CQC agent key, print a first call, and serve (the embedded default)."""
+    migrate("head")
+    _, secret = asyncio.run(_create_key("cqc", Role.agent, "quickstart"))
+    typer.echo(
+        "\nA CQC agent key for trying the API (shown once):\n"
+        f"  {secret}\n\nFirst authenticated call, from another terminal:\n"
+        f"  curl -H 'Authorization: Bearer {secret}' http://{host}:{port}/v1/routes\n"
+    )
+    serve(host=host, port=port, workers=1)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,145 @@
+"""Domain errors with stable codes, and the one place that turns errors into problem+json."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("handoff.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class DomainError(Exception):
+    """An error a client can act on. Subclasses fix `status` and `title`; `code` is stable."""
+
+    status: int = 400
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        self.headers = headers
+        self.extra = extra or {}
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    title = "Conflict"
+
+
+class Unprocessable(DomainError):
+    status = 422
+    title = "Unprocessable request"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {
+        "type": f"https://handoff.invalid/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    errors = []
+    for err in exc.errors():
+        errors.append(
+            {
+                "field": _field_path(tuple(err.get("loc", ()))),
+                "code": str(err.get("type", "invalid")),
+                "message": str(err.get("msg", "invalid value")),
+            }
+        )
+    return errors
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return problem(
+            exc.status, exc.code, exc.title, exc.detail, headers=exc.headers, **exc.extra
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc)
+        # A single field error with a domain code (e.g. invalid_characters) is lifted to the top.
+        codes = {e["code"] for e in errors}
+        code = codes.pop() if len(codes) == 1 and errors[0]["code"] in DOMAIN_FIELD_CODES else (
+            "validation_error"
+        )
+        return problem(
+            422, code, "Invalid request", "The request has invalid or missing fields.",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        code = codes.get(exc.status_code, "http_error")
+        return problem(
+            exc.status_code, code, str(exc.detail), str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Log the type only: messages of database errors can echo request values.
+        logger.error("unhandled error: %s", type(exc).__name__)
+        return problem(500, "internal_error", "Internal error", "Something went wrong on our side.")
+
+
+# Field-level codes that are part of the public contract, raised by our own validators.
+DOMAIN_FIELD_CODES = {
+    "invalid_characters",
+    "invalid_phone_number",
+    "naive_datetime",
+    "invalid_reference",
+}

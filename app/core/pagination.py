@@ -1,0 +1,44 @@
+"""Keyset pagination over (timestamp, id), newest first: stable under concurrent inserts."""
+
+import base64
+import json
+import uuid
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.core.errors import Unprocessable
+
+T = TypeVar("T", bound=tuple[Any, ...])
+
+
+def encode_cursor(moment: datetime, row_id: uuid.UUID) -> str:
+    raw = json.dumps([moment.isoformat(), str(row_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        moment, row_id = json.loads(raw)
+        parsed = datetime.fromisoformat(moment)
+        if parsed.tzinfo is None:
+            raise ValueError("naive")
+        return parsed, uuid.UUID(row_id)
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise Unprocessable("invalid_cursor", "The cursor is not one this API gave out.") from exc
+
+
+def newest_first(
+    query: Select[T],
+    moment: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[uuid.UUID],
+    cursor: str | None,
+    limit: int,
+) -> Select[T]:
+    if cursor is not None:
+        at, last_id = decode_cursor(cursor)
+        query = query.where(or_(moment < at, and_(moment == at, row_id < last_id)))
+    return query.order_by(moment.desc(), row_id.desc()).limit(limit + 1)

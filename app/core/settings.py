@@ -1,0 +1,71 @@
+"""One settings object, read from HANDOFF_* environment variables and an optional .env file."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///var/handoff.db",
+        description="SQLAlchemy async URL. SQLite (aiosqlite) by default; "
+        "postgresql+asyncpg://... in production.",
+    )
+    routes_file: Path | None = Field(
+        default=None,
+        description="Optional TOML file that adds bodies and routes to the protocol's table.",
+    )
+    clock_skew_seconds: int = Field(
+        default=120,
+        description="How far in the future a client's timestamp may be before it is refused.",
+    )
+    email_backend: str = Field(
+        default="file", description="Where outgoing email goes: file, smtp or console."
+    )
+    email_dir: Path = Field(
+        default=Path("var/outbox"), description="Folder for .eml files (file backend)."
+    )
+    email_from: str = Field(
+        default="handoff@localhost", description="From address of outgoing email."
+    )
+    email_templates_dir: Path = Field(
+        default=PROJECT_ROOT / "email_templates", description="Folder of email templates."
+    )
+    smtp_host: str = Field(default="localhost", description="SMTP relay host.")
+    smtp_port: int = Field(default=25, description="SMTP relay port.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
+    smtp_tls: bool = Field(default=False, description="Connect with implicit TLS (port 465).")
+    smtp_username: str | None = Field(default=None, description="SMTP login user, if any.")
+    smtp_password: str | None = Field(default=None, description="SMTP login password, if any.")
+    smtp_timeout_seconds: float = Field(default=10.0, description="SMTP timeout.")
+    outbox_worker_enabled: bool = Field(
+        default=True, description="Run the outbox worker inside the web process."
+    )
+    outbox_poll_seconds: float = Field(default=2.0, description="Outbox poll interval.")
+    outbox_lease_seconds: int = Field(default=120, description="How long a claim lasts.")
+    outbox_max_attempts: int = Field(default=8, description="Attempts before a message is dead.")
+    outbox_backoff_base_seconds: float = Field(
+        default=30.0, description="First retry delay; doubles each attempt, with jitter."
+    )
+    session_secret: str | None = Field(
+        default=None,
+        description="Secret that signs web session cookies. Random per process when unset.",
+    )
+    secure_cookies: bool = Field(
+        default=False, description="Mark session cookies Secure (set true behind HTTPS)."
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def message_id_domain(settings: Settings) -> str:
+    return settings.email_from.rsplit("@", 1)[-1] or "localhost"

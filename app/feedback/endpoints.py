@@ -1,0 +1,54 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from app.core.auth import AnyKey, TeamLeader
+from app.core.deps import ClockDep, Routes, Session, SettingsDep
+from app.core.months import Month, MonthText
+from app.core.settings import message_id_domain
+from app.feedback import service
+from app.feedback.schemas import FeedbackCreate, FeedbackPage, FeedbackRead
+
+router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, operation_id="submit_feedback")
+async def submit_feedback(
+    body: FeedbackCreate,
+    principal: AnyKey,
+    session: Session,
+    routes: Routes,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> FeedbackRead:
+    feedback = service.submit_feedback(
+        session,
+        principal,
+        routes,
+        body,
+        now=clock.now(),
+        skew_seconds=settings.clock_skew_seconds,
+        message_id_domain=message_id_domain(settings),
+    )
+    await session.commit()
+    return FeedbackRead.model_validate(feedback)
+
+
+@router.get("/{feedback_id}", operation_id="get_feedback")
+async def get_feedback(feedback_id: uuid.UUID, principal: AnyKey, session: Session) -> FeedbackRead:
+    return FeedbackRead.model_validate(await service.get_feedback(session, principal, feedback_id))
+
+
+@router.get("", operation_id="list_feedback")
+async def list_feedback(
+    principal: TeamLeader,
+    session: Session,
+    month: Annotated[MonthText | None, Query(description="YYYY-MM, in UK time")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> FeedbackPage:
+    rows, next_cursor = await service.list_feedback(
+        session, principal, month=Month.parse(month) if month else None, limit=limit, cursor=cursor
+    )
+    return FeedbackPage(items=[FeedbackRead.model_validate(r) for r in rows], next_cursor=next_cursor)

@@ -1,0 +1,30 @@
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, UTCDateTime
+
+
+class Feedback(Base):
+    """Feedback on a misdirected call or incorrect advice, about the other body (s.6.2)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        Index("ix_feedback_submitted_at", "submitted_at"),
+        Index("ix_feedback_from_org_submitted_at", "from_org", "submitted_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    from_org: Mapped[str] = mapped_column(String(32))
+    about_org: Mapped[str] = mapped_column(String(32))
+    case_references: Mapped[list[str]] = mapped_column(JSON)
+    reason_for_contact: Mapped[str] = mapped_column(Text)
+    names_and_times: Mapped[str] = mapped_column(Text)
+    correct_advice: Mapped[str] = mapped_column(Text)
+    suggested_action: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    mailbox: Mapped[str] = mapped_column(String(254))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id"))

@@ -1,0 +1,87 @@
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Principal
+from app.core.errors import NotFound
+from app.core.months import Month
+from app.core.pagination import encode_cursor, newest_first
+from app.core.rules import not_in_future
+from app.feedback.models import Feedback
+from app.feedback.schemas import FeedbackCreate
+from app.outbox import service as outbox
+from app.protocol.routes import RouteTable
+from app.transfers.exceptions import no_route
+
+
+def submit_feedback(
+    session: AsyncSession,
+    principal: Principal,
+    routes: RouteTable,
+    body: FeedbackCreate,
+    *,
+    now: datetime,
+    skew_seconds: int,
+    message_id_domain: str,
+) -> Feedback:
+    about = routes.body(body.about_org)
+    if about is None or routes.route(principal.org, body.about_org) is None:
+        raise no_route(principal.org, body.about_org)
+    feedback = Feedback(
+        id=uuid.uuid4(),
+        from_org=principal.org,
+        about_org=about.id,
+        case_references=list(body.case_references),
+        reason_for_contact=body.reason_for_contact,
+        names_and_times=body.names_and_times,
+        correct_advice=body.correct_advice,
+        suggested_action=body.suggested_action,
+        occurred_at=(
+            not_in_future(body.occurred_at, now, skew_seconds, "occurred_at")
+            if body.occurred_at
+            else None
+        ),
+        mailbox=str(about.feedback_mailbox),
+        submitted_at=now,
+        created_by_key_id=principal.key_id,
+    )
+    session.add(feedback)
+    outbox.enqueue(
+        session,
+        kind="feedback",
+        to_address=feedback.mailbox,
+        now=now,
+        domain=message_id_domain,
+        feedback_id=feedback.id,
+    )
+    return feedback
+
+
+async def get_feedback(session: AsyncSession, principal: Principal, feedback_id: uuid.UUID) -> Feedback:
+    feedback = await session.get(Feedback, feedback_id)
+    if feedback is None or feedback.from_org != principal.org:
+        raise NotFound("not_found", "No such feedback.")
+    return feedback
+
+
+async def list_feedback(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    month: Month | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Feedback], str | None]:
+    query = select(Feedback).where(Feedback.from_org == principal.org)
+    if month is not None:
+        start, end = month.utc_range()
+        query = query.where(Feedback.submitted_at >= start, Feedback.submitted_at < end)
+    query = newest_first(query, Feedback.submitted_at, Feedback.id, cursor, limit)
+    rows = list((await session.scalars(query)).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].submitted_at, rows[-1].id)
+    return rows, next_cursor

@@ -1,0 +1,37 @@
+"""Admins manage their own body's keys. The first admin key comes from `handoff keys create`."""
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from app.core.auth import Admin
+from app.core.deps import ClockDep, Routes, Session
+from app.keys import service
+from app.keys.schemas import KeyCreate, KeyCreated, KeyRead
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, operation_id="create_key")
+async def create_key(
+    body: KeyCreate, principal: Admin, session: Session, clock: ClockDep, routes: Routes
+) -> KeyCreated:
+    key, secret = await service.create_key(
+        session, routes, org=principal.org, role=body.role, name=body.name, now=clock.now()
+    )
+    await session.commit()
+    return KeyCreated.model_validate({**KeyRead.model_validate(key).model_dump(), "secret": secret})
+
+
+@router.get("", operation_id="list_keys")
+async def list_keys(principal: Admin, session: Session) -> list[KeyRead]:
+    return [KeyRead.model_validate(k) for k in await service.list_keys(session, principal.org)]
+
+
+@router.post("/{key_id}/revoke", operation_id="revoke_key")
+async def revoke_key(
+    key_id: uuid.UUID, principal: Admin, session: Session, clock: ClockDep
+) -> KeyRead:
+    key = await service.revoke_key(session, key_id, now=clock.now(), org=principal.org)
+    await session.commit()
+    return KeyRead.model_validate(key)

@@ -1,0 +1,24 @@
+import uuid
+from datetime import datetime
+
+from app.core.auth import Role
+from app.core.validation import RequestModel, ResponseModel, ShortText
+
+
+class KeyCreate(RequestModel):
+    role: Role
+    name: ShortText
+
+
+class KeyRead(ResponseModel):
+    id: uuid.UUID
+    org: str
+    role: Role
+    name: str
+    key_prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyRead):
+    secret: str

@@ -1,0 +1,57 @@
+"""Creating, listing and revoking API keys. Secrets are shown once and stored as a hash."""
+
+import secrets
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Role, hash_key
+from app.core.errors import NotFound, Unprocessable
+from app.keys.models import ApiKey
+from app.protocol.routes import RouteTable
+
+KEY_PREFIX = "hk_"
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def create_key(
+    session: AsyncSession, routes: RouteTable, *, org: str, role: Role, name: str, now: datetime
+) -> tuple[ApiKey, str]:
+    if routes.body(org) is None:
+        raise Unprocessable("unknown_org", f"No body '{org}' in the route table.")
+    secret = new_secret()
+    key = ApiKey(
+        id=uuid.uuid4(),
+        org=org,
+        role=Role(role).value,
+        name=name,
+        key_hash=hash_key(secret),
+        key_prefix=secret[: len(KEY_PREFIX) + 6],
+        created_at=now,
+    )
+    session.add(key)
+    await session.flush()
+    return key, secret
+
+
+async def list_keys(session: AsyncSession, org: str | None = None) -> list[ApiKey]:
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if org is not None:
+        query = query.where(ApiKey.org == org)
+    return list((await session.scalars(query)).all())
+
+
+async def revoke_key(
+    session: AsyncSession, key_id: uuid.UUID, *, now: datetime, org: str | None = None
+) -> ApiKey:
+    key = await session.get(ApiKey, key_id)
+    if key is None or (org is not None and key.org != org):
+        raise NotFound("not_found", "No such key.")
+    if key.revoked_at is None:
+        key.revoked_at = now
+    return key

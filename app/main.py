@@ -1,0 +1,67 @@
+"""create_app(): the application, its routers, error handlers and shared state."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.callbacks.endpoints import router as callbacks_router
+from app.core.clock import Clock
+from app.core.database import make_engine, make_sessionmaker
+from app.core.errors import install_error_handlers
+from app.core.settings import Settings, get_settings
+from app.feedback.endpoints import router as feedback_router
+from app.health.endpoints import router as health_router
+from app.keys.endpoints import router as keys_router
+from app.protocol.endpoints import router as protocol_router
+from app.protocol.routes import RouteTable, load_table
+from app.signposts.endpoints import router as signposts_router
+from app.transfers.endpoints import router as transfers_router
+
+DESCRIPTION = """
+Records warm transfers, call back requests, signposts and misdirection feedback between
+two public bodies (the CQC / LGSCO Information Sharing Agreement, Appendix 2), and enforces
+the protocol's wait thresholds and permission-to-share rules.
+
+Every `/v1` call needs an API key: `Authorization: Bearer <key>`. Errors are
+`application/problem+json` with a stable `code`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    routes: RouteTable | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="handoff",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or Clock()
+    app.state.routes = routes or load_table(settings.routes_file)
+    app.state.engine = make_engine(settings.database_url)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+
+    install_error_handlers(app)
+    for router in (
+        health_router,
+        protocol_router,
+        transfers_router,
+        callbacks_router,
+        signposts_router,
+        feedback_router,
+        keys_router,
+    ):
+        app.include_router(router)
+    return app

@@ -1,0 +1,20 @@
+"""Every table, imported once so that Alembic and the app see the same metadata."""
+
+from app.callbacks.models import CallbackRequest, CallerDetails
+from app.core.database import Base
+from app.feedback.models import Feedback
+from app.keys.models import ApiKey
+from app.outbox.models import OutboxMessage
+from app.signposts.models import Signpost
+from app.transfers.models import Transfer
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "CallbackRequest",
+    "CallerDetails",
+    "Feedback",
+    "OutboxMessage",
+    "Signpost",
+    "Transfer",
+]

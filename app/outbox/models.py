@@ -1,0 +1,38 @@
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, UTCDateTime
+
+
+class OutboxMessage(Base):
+    """An email to send, written in the same transaction as the record it is about.
+
+    It holds no body: the message is rendered when it is sent, from the record, so that
+    purging the caller's details leaves no copy behind and the greeting fits the hour.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(32))  # callback_request | feedback
+    callback_request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("callback_requests.id"), nullable=True, unique=True
+    )
+    feedback_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("feedback.id"), nullable=True, unique=True
+    )
+    to_address: Mapped[str] = mapped_column(String(254))
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending|sending|retrying|sent|dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

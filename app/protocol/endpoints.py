@@ -1,0 +1,13 @@
+from fastapi import APIRouter
+
+from app.core.auth import AnyKey
+from app.core.deps import Routes
+from app.protocol.schemas import RouteTableRead
+
+router = APIRouter(prefix="/v1/routes", tags=["protocol"])
+
+
+@router.get("", operation_id="list_routes")
+async def list_routes(_: AnyKey, routes: Routes) -> RouteTableRead:
+    """The protocol's table: bodies, numbers to dial, IVR options, thresholds and mailboxes."""
+    return RouteTableRead.from_table(routes)

@@ -1,0 +1,21 @@
+import uuid
+from datetime import datetime
+
+from pydantic import Field
+
+from app.core.validation import AwareDatetime, Reference, RequestModel, ResponseModel
+
+
+class SignpostCreate(RequestModel):
+    to_org: str = Field(min_length=1, max_length=32, examples=["cqc"])
+    signposted_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+    sender_reference: Reference | None = None
+
+
+class SignpostRead(ResponseModel):
+    id: uuid.UUID
+    from_org: str
+    to_org: str
+    signposted_at: datetime
+    sender_reference: str | None
+    created_at: datetime

@@ -1,0 +1,43 @@
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Principal
+from app.core.errors import NotFound
+from app.core.rules import not_in_future
+from app.protocol.routes import RouteTable
+from app.signposts.models import Signpost
+from app.signposts.schemas import SignpostCreate
+from app.transfers.exceptions import no_route
+
+
+def record_signpost(
+    session: AsyncSession,
+    principal: Principal,
+    routes: RouteTable,
+    body: SignpostCreate,
+    *,
+    now: datetime,
+    skew_seconds: int,
+) -> Signpost:
+    if routes.route(principal.org, body.to_org) is None:
+        raise no_route(principal.org, body.to_org)
+    signpost = Signpost(
+        id=uuid.uuid4(),
+        from_org=principal.org,
+        to_org=body.to_org,
+        signposted_at=not_in_future(body.signposted_at or now, now, skew_seconds, "signposted_at"),
+        sender_reference=body.sender_reference,
+        created_by_key_id=principal.key_id,
+        created_at=now,
+    )
+    session.add(signpost)
+    return signpost
+
+
+async def get_signpost(session: AsyncSession, principal: Principal, signpost_id: uuid.UUID) -> Signpost:
+    signpost = await session.get(Signpost, signpost_id)
+    if signpost is None or signpost.from_org != principal.org:
+        raise NotFound("not_found", "No such signpost.")
+    return signpost

@@ -1,0 +1,228 @@
+"""The rules of a warm transfer: who may dial whom, how long to wait, when to call back."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.callbacks import service as callbacks
+from app.callbacks.models import CallbackRequest
+from app.core.auth import Principal
+from app.core.errors import NotFound, Unprocessable
+from app.core.rules import not_before, not_in_future
+from app.protocol.routes import ReferenceRule, Route, RouteTable
+from app.transfers import exceptions
+from app.transfers.models import Transfer
+from app.transfers.schemas import (
+    ConnectedOutcome,
+    FailedOutcome,
+    FailureReason,
+    TransferConnect,
+    TransferCreate,
+    TransferFail,
+    TransferStatus,
+)
+
+
+class TransferContext:
+    """What every rule needs besides the transfer: the table, now, the allowed skew."""
+
+    def __init__(self, routes: RouteTable, now: datetime, skew_seconds: int, domain: str):
+        self.routes = routes
+        self.now = now
+        self.skew_seconds = skew_seconds
+        self.message_id_domain = domain
+
+
+def _route(ctx: TransferContext, from_org: str, to_org: str) -> Route:
+    route = ctx.routes.route(from_org, to_org)
+    if route is None:
+        raise exceptions.no_route(from_org, to_org)
+    return route
+
+
+def _permission(
+    ctx: TransferContext, value: datetime | None, *, required: bool, why: str
+) -> datetime | None:
+    if value is None:
+        if required:
+            raise Unprocessable(
+                "permission_to_share_required",
+                f"Record when the caller gave permission to share their information ({why}).",
+                extra={"field": "permission_to_share_at"},
+            )
+        return None
+    return not_in_future(
+        value, ctx.now, ctx.skew_seconds, "permission_to_share_at", "permission_to_share_in_future"
+    )
+
+
+async def start_transfer(
+    session: AsyncSession, principal: Principal, ctx: TransferContext, body: TransferCreate
+) -> tuple[Transfer, CallbackRequest | None]:
+    route = _route(ctx, principal.org, body.to_org)
+
+    ivr = None
+    if route.ivr_options:
+        if body.topic is None:
+            raise Unprocessable(
+                "topic_required",
+                f"Say which topic the call is about: {', '.join(route.ivr_options)}.",
+                extra={"field": "topic"},
+            )
+        ivr = route.ivr_option(body.topic)
+        if ivr is None:
+            raise Unprocessable(
+                "unknown_topic",
+                f"Topic must be one of: {', '.join(route.ivr_options)}.",
+                extra={"field": "topic"},
+            )
+    elif body.topic is not None:
+        raise Unprocessable(
+            "topic_not_applicable",
+            f"The route to '{route.to_org}' has no IVR options; leave topic out.",
+            extra={"field": "topic"},
+        )
+
+    if route.sender_reference is ReferenceRule.required and body.sender_reference is None:
+        raise Unprocessable(
+            "sender_reference_required",
+            f"Transfers to '{route.to_org}' need your case reference.",
+            extra={"field": "sender_reference"},
+        )
+
+    wait_started_at = not_in_future(
+        body.wait_started_at or ctx.now, ctx.now, ctx.skew_seconds, "wait_started_at"
+    )
+    permission = _permission(
+        ctx,
+        body.permission_to_share_at,
+        required=route.permission_required(body.sender_reference),
+        why="the protocol records it for this transfer",
+    )
+
+    transfer = Transfer(
+        id=uuid.uuid4(),
+        from_org=principal.org,
+        to_org=route.to_org,
+        topic=body.topic,
+        ivr_option=ivr.option if ivr else None,
+        sender_reference=body.sender_reference,
+        wait_started_at=wait_started_at,
+        wait_threshold_seconds=route.wait_threshold_seconds,
+        permission_to_share_at=permission,
+        status=TransferStatus.waiting.value,
+        created_by_key_id=principal.key_id,
+        created_at=ctx.now,
+    )
+    session.add(transfer)
+
+    callback = None
+    if isinstance(body.outcome, ConnectedOutcome):
+        connect(transfer, ctx, body.outcome)
+    elif isinstance(body.outcome, FailedOutcome):
+        callback = await fail(session, transfer, principal, ctx, body.outcome)
+    return transfer, callback
+
+
+def _elapsed(transfer: Transfer, moment: datetime) -> float:
+    return (moment - transfer.wait_started_at).total_seconds()
+
+
+def _check_waiting(transfer: Transfer) -> None:
+    if transfer.status != TransferStatus.waiting:
+        raise exceptions.transfer_not_waiting(transfer.status)
+
+
+def connect(transfer: Transfer, ctx: TransferContext, body: TransferConnect) -> Transfer:
+    _check_waiting(transfer)
+    connected_at = not_in_future(
+        body.connected_at or ctx.now, ctx.now, ctx.skew_seconds, "connected_at"
+    )
+    not_before(connected_at, transfer.wait_started_at, "connected_at", "wait_started_at")
+    elapsed = _elapsed(transfer, connected_at)
+    # "longer than 1 minute" / "exceeds 30 seconds": exactly the threshold may still connect.
+    if elapsed > transfer.wait_threshold_seconds:
+        raise exceptions.wait_threshold_exceeded(elapsed, transfer.wait_threshold_seconds)
+    if transfer.permission_to_share_at and transfer.permission_to_share_at > connected_at:
+        raise Unprocessable(
+            "permission_to_share_after_sharing",
+            "Permission to share must be given before the call is connected.",
+            extra={"field": "permission_to_share_at"},
+        )
+    transfer.status = TransferStatus.connected.value
+    transfer.connected_at = connected_at
+    transfer.outcome_at = connected_at
+    return transfer
+
+
+async def fail(
+    session: AsyncSession,
+    transfer: Transfer,
+    principal: Principal,
+    ctx: TransferContext,
+    body: TransferFail,
+) -> CallbackRequest:
+    _check_waiting(transfer)
+    failed_at = not_in_future(body.failed_at or ctx.now, ctx.now, ctx.skew_seconds, "failed_at")
+    not_before(failed_at, transfer.wait_started_at, "failed_at", "wait_started_at")
+    elapsed = _elapsed(transfer, failed_at)
+    if (
+        body.reason is FailureReason.wait_threshold_exceeded
+        and elapsed <= transfer.wait_threshold_seconds
+    ):
+        raise exceptions.wait_threshold_not_reached(elapsed, transfer.wait_threshold_seconds)
+
+    reference = body.sender_reference or transfer.sender_reference
+    if reference is None:
+        raise Unprocessable(
+            "sender_reference_required",
+            "A call back request needs your case reference.",
+            extra={"field": "sender_reference"},
+        )
+    # The caller's contact details are shared, so permission is always needed here.
+    permission = _permission(
+        ctx,
+        body.permission_to_share_at or transfer.permission_to_share_at,
+        required=True,
+        why="their contact details go to the other body",
+    )
+    assert permission is not None
+
+    transfer.status = TransferStatus.failed.value
+    transfer.failed_at = failed_at
+    transfer.failure_reason = body.reason.value
+    transfer.outcome_at = failed_at
+    transfer.sender_reference = reference
+    transfer.permission_to_share_at = permission
+
+    route = _route(ctx, transfer.from_org, transfer.to_org)
+    return callbacks.create_callback_request(
+        session,
+        transfer=transfer,
+        route=route,
+        principal=principal,
+        caller=body.caller,
+        now=ctx.now,
+        message_id_domain=ctx.message_id_domain,
+    )
+
+
+async def get_transfer(
+    session: AsyncSession, principal: Principal, transfer_id: uuid.UUID, *, for_update: bool = False
+) -> Transfer:
+    # FOR UPDATE (PostgreSQL) serialises two outcomes recorded for one transfer at once.
+    transfer = await session.get(Transfer, transfer_id, with_for_update=for_update)
+    # Another body's record is "not found", never "forbidden": its existence is not ours to know.
+    if transfer is None or transfer.from_org != principal.org:
+        raise NotFound("not_found", "No such transfer.")
+    return transfer
+
+
+async def callback_request_id_for(
+    session: AsyncSession, transfer_id: uuid.UUID
+) -> uuid.UUID | None:
+    return await session.scalar(
+        select(CallbackRequest.id).where(CallbackRequest.transfer_id == transfer_id)
+    )

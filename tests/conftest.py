@@ -1,0 +1,159 @@
+"""Fixtures: a migrated database per test (SQLite always; PostgreSQL when TEST_DATABASE_URL is
+set), an app on a fixed clock, and API keys for advisers and team leaders of both bodies."""
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.core.auth import Role
+from app.core.clock import FixedClock
+from app.core.database import make_engine, make_sessionmaker
+from app.core.migrate import upgrade
+from app.core.settings import Settings
+from app.keys import service as keys
+from app.main import create_app
+from app.models import Base
+from app.protocol.routes import RouteTable, load_table
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+START = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Run the migrations once: a SQLite file to copy, or the PostgreSQL test database."""
+    if PG_URL:
+        upgrade(PG_URL)
+        return PG_URL
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(sqlite_url(path))
+    return str(path)
+
+
+async def _truncate_all(url: str) -> None:
+    engine = make_engine(url)
+    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {names} CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def database_url(_migrated_template: str, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty, migrated database for this test alone."""
+    if PG_URL:
+        await _truncate_all(PG_URL)
+        yield PG_URL
+        return
+    path = tmp_path / "handoff.db"
+    shutil.copyfile(_migrated_template, path)
+    yield sqlite_url(path)
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return bool(PG_URL)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        email_dir=tmp_path / "outbox",
+        outbox_worker_enabled=False,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def routes() -> RouteTable:
+    return load_table()
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FixedClock, routes: RouteTable):  # type: ignore[no-untyped-def]
+    application = create_app(settings, clock=clock, routes=routes)
+    yield application
+    await application.state.engine.dispose()
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://handoff.test") as c:
+        yield c
+
+
+@dataclass
+class Key:
+    id: uuid.UUID
+    org: str
+    role: Role
+    secret: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret}"}
+
+
+class Keys:
+    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+        self.app = app
+
+    async def make(self, org: str, role: Role | str, name: str = "test") -> Key:
+        async with make_sessionmaker(self.app.state.engine)() as session:
+            key, secret = await keys.create_key(
+                session, self.app.state.routes, org=org, role=Role(role), name=name,
+                now=self.app.state.clock.now(),
+            )
+            await session.commit()
+            return Key(key.id, org, Role(role), secret)
+
+
+@pytest.fixture
+def key_factory(app) -> Keys:  # type: ignore[no-untyped-def]
+    return Keys(app)
+
+
+@pytest.fixture
+async def cqc_agent(key_factory: Keys) -> Key:
+    return await key_factory.make("cqc", Role.agent, "cqc desk 1")
+
+
+@pytest.fixture
+async def lgsco_agent(key_factory: Keys) -> Key:
+    return await key_factory.make("lgsco", Role.agent, "lgsco desk 1")
+
+
+@pytest.fixture
+async def cqc_leader(key_factory: Keys) -> Key:
+    return await key_factory.make("cqc", Role.team_leader, "cqc concerns team manager")
+
+
+@pytest.fixture
+async def lgsco_leader(key_factory: Keys) -> Key:
+    return await key_factory.make("lgsco", Role.team_leader, "lgsco intake team leader")
+
+
+@pytest.fixture
+def artifacts_dir() -> Iterator[Path]:
+    path = Path(os.environ.get("HANDOFF_TEST_ARTIFACTS", "test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    yield path

@@ -1,0 +1,39 @@
+"""Small builders for request bodies, so tests read as the adviser's story."""
+
+from datetime import datetime
+from typing import Any
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+CALLER = {"name": "Ada Lovelace", "contact_number": "07911 123456", "provider": "Sunrise Care Home"}
+
+
+def to_lgsco(now: datetime, **overrides: Any) -> dict[str, Any]:
+    body = {"to_org": "lgsco", "sender_reference": "CQC-1001", "permission_to_share_at": iso(now)}
+    body.update(overrides)
+    return body
+
+
+def to_cqc(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"to_org": "cqc", "topic": "other"}
+    body.update(overrides)
+    return body
+
+
+def failure(reason: str = "wait_threshold_exceeded", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"reason": reason, "caller": dict(CALLER)}
+    body.update(overrides)
+    return body
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["code"] == code, body
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= body.keys()
+    return body
