@@ -13,8 +13,9 @@ from app.core.clock import Clock
 from app.core.database import make_engine, make_sessionmaker
 from app.core.settings import get_settings
 
-cli = typer.Typer(help="handoff: warm transfers and call backs between two public bodies.",
-                  no_args_is_help=True)
+cli = typer.Typer(
+    help="handoff: warm transfers and call backs between two public bodies.", no_args_is_help=True
+)
 keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
@@ -53,7 +54,11 @@ async def _create_key(org: str, role: Role, name: str) -> tuple[str, str]:
     try:
         async with make_sessionmaker(engine)() as session:
             key, secret = await service.create_key(
-                session, load_table(settings.routes_file), org=org, role=role, name=name,
+                session,
+                load_table(settings.routes_file),
+                org=org,
+                role=role,
+                name=name,
                 now=Clock().now(),
             )
             await session.commit()
@@ -90,8 +95,10 @@ def keys_list(org: Annotated[str | None, typer.Option()] = None) -> None:
             async with make_sessionmaker(engine)() as session:
                 for key in await service.list_keys(session, org):
                     state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-                    typer.echo(f"{key.id}  {key.org:<6} {key.role:<11} {key.key_prefix}…  "
-                               f"{state:<18} {key.name}")
+                    typer.echo(
+                        f"{key.id}  {key.org:<6} {key.role:<11} {key.key_prefix}…  "
+                        f"{state:<18} {key.name}"
+                    )
         finally:
             await engine.dispose()
 

@@ -120,7 +120,11 @@ class Keys:
     async def make(self, org: str, role: Role | str, name: str = "test") -> Key:
         async with make_sessionmaker(self.app.state.engine)() as session:
             key, secret = await keys.create_key(
-                session, self.app.state.routes, org=org, role=Role(role), name=name,
+                session,
+                self.app.state.routes,
+                org=org,
+                role=Role(role),
+                name=name,
                 now=self.app.state.clock.now(),
             )
             await session.commit()

@@ -13,9 +13,7 @@ router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
 
 
 @router.get("/{callback_id}", operation_id="get_callback")
-async def get_callback(
-    callback_id: uuid.UUID, principal: AnyKey, session: Session
-) -> CallbackRead:
+async def get_callback(callback_id: uuid.UUID, principal: AnyKey, session: Session) -> CallbackRead:
     return CallbackRead.build(*await service.get_callback(session, principal, callback_id))
 
 

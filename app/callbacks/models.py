@@ -5,6 +5,7 @@ from sqlalchemy import ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, UTCDateTime
+from app.transfers.models import Transfer
 
 
 class CallbackRequest(Base):
@@ -15,7 +16,9 @@ class CallbackRequest(Base):
     """
 
     __tablename__ = "callback_requests"
-    __table_args__ = (Index("ix_callback_requests_from_org_requested_at", "from_org", "requested_at"),)
+    __table_args__ = (
+        Index("ix_callback_requests_from_org_requested_at", "from_org", "requested_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     transfer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("transfers.id"), unique=True)
@@ -30,6 +33,8 @@ class CallbackRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     personal_data_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
+    # Declared so that the unit of work inserts the transfer first in a one-request outcome.
+    transfer: Mapped["Transfer"] = relationship(lazy="raise")
     caller: Mapped["CallerDetails | None"] = relationship(
         back_populates="callback_request", uselist=False, lazy="raise", passive_deletes=True
     )

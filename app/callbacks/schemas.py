@@ -55,8 +55,9 @@ class CallbackRead(ResponseModel):
         delivery = (
             Delivery.model_validate(message)
             if message is not None
-            else Delivery(status=DeliveryStatus.pending, attempts=0, last_error_code=None,
-                          sent_at=None)
+            else Delivery(
+                status=DeliveryStatus.pending, attempts=0, last_error_code=None, sent_at=None
+            )
         )
         return cls(
             id=callback.id,

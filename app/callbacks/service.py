@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,7 +65,7 @@ def create_callback_request(
     return callback
 
 
-def _with_details() -> Select[tuple[CallbackRequest, CallerDetails | None, OutboxMessage | None]]:
+def _with_details() -> Select:  # type: ignore[type-arg]
     return (
         select(CallbackRequest, CallerDetails, OutboxMessage)
         .outerjoin(CallerDetails, CallerDetails.callback_request_id == CallbackRequest.id)
@@ -74,6 +74,10 @@ def _with_details() -> Select[tuple[CallbackRequest, CallerDetails | None, Outbo
 
 
 CallbackRow = tuple[CallbackRequest, CallerDetails | None, OutboxMessage | None]
+
+
+def _unpack(row: Any) -> CallbackRow:
+    return row[0], row[1], row[2]
 
 
 async def get_callback(
@@ -88,7 +92,7 @@ async def get_callback(
     ).first()
     if row is None:
         raise NotFound("not_found", "No such call back request.")
-    return row[0], row[1], row[2]
+    return _unpack(row)
 
 
 async def list_callbacks(
@@ -103,11 +107,13 @@ async def list_callbacks(
     query = _with_details().where(CallbackRequest.from_org == principal.org)
     if month is not None:
         start, end = month.utc_range()
-        query = query.where(CallbackRequest.requested_at >= start, CallbackRequest.requested_at < end)
+        query = query.where(
+            CallbackRequest.requested_at >= start, CallbackRequest.requested_at < end
+        )
     if status is not None:
         query = query.where(OutboxMessage.status == status)
     query = newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
-    rows = [(r[0], r[1], r[2]) for r in (await session.execute(query)).all()]
+    rows = [_unpack(r) for r in (await session.execute(query)).all()]
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

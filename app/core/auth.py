@@ -61,12 +61,16 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("unauthenticated", "Send an API key as 'Authorization: Bearer <key>'.",
-                           headers=_CHALLENGE)
+        raise Unauthorized(
+            "unauthenticated",
+            "Send an API key as 'Authorization: Bearer <key>'.",
+            headers=_CHALLENGE,
+        )
     principal = await principal_for_secret(session, credentials.credentials)
     if principal is None:
         raise Unauthorized(
-            "invalid_api_key", "The API key is unknown or revoked.",
+            "invalid_api_key",
+            "The API key is unknown or revoked.",
             headers={"WWW-Authenticate": 'Bearer realm="handoff", error="invalid_token"'},
         )
     request.state.principal = principal

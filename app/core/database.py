@@ -7,13 +7,18 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on SQLite (which has no zones) and PostgreSQL."""
+    """Aware datetimes in, aware UTC out, on SQLite (which has no zones) and PostgreSQL."""
 
     impl = DateTime(timezone=True)
     cache_ok = True

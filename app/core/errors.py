@@ -112,11 +112,16 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = validation_errors(exc)
         # A single field error with a domain code (e.g. invalid_characters) is lifted to the top.
         codes = {e["code"] for e in errors}
-        code = codes.pop() if len(codes) == 1 and errors[0]["code"] in DOMAIN_FIELD_CODES else (
-            "validation_error"
+        code = (
+            codes.pop()
+            if len(codes) == 1 and errors[0]["code"] in DOMAIN_FIELD_CODES
+            else ("validation_error")
         )
         return problem(
-            422, code, "Invalid request", "The request has invalid or missing fields.",
+            422,
+            code,
+            "Invalid request",
+            "The request has invalid or missing fields.",
             errors=errors,
         )
 
@@ -125,7 +130,10 @@ def install_error_handlers(app: FastAPI) -> None:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         code = codes.get(exc.status_code, "http_error")
         return problem(
-            exc.status_code, code, str(exc.detail), str(exc.detail),
+            exc.status_code,
+            code,
+            str(exc.detail),
+            str(exc.detail),
             headers=getattr(exc, "headers", None),
         )
 
@@ -142,4 +150,6 @@ DOMAIN_FIELD_CODES = {
     "invalid_phone_number",
     "naive_datetime",
     "invalid_reference",
+    "invalid_month",
+    "blank",
 }

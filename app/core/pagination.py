@@ -4,14 +4,14 @@ import base64
 import json
 import uuid
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.errors import Unprocessable
 
-T = TypeVar("T", bound=tuple[Any, ...])
+Q = TypeVar("Q", bound=Select)  # type: ignore[type-arg]
 
 
 def encode_cursor(moment: datetime, row_id: uuid.UUID) -> str:
@@ -32,13 +32,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def newest_first(
-    query: Select[T],
+    query: Q,
     moment: InstrumentedAttribute[datetime],
     row_id: InstrumentedAttribute[uuid.UUID],
     cursor: str | None,
     limit: int,
-) -> Select[T]:
+) -> Q:
     if cursor is not None:
         at, last_id = decode_cursor(cursor)
         query = query.where(or_(moment < at, and_(moment == at, row_id < last_id)))
-    return query.order_by(moment.desc(), row_id.desc()).limit(limit + 1)
+    return query.order_by(moment.desc(), row_id.desc()).limit(limit + 1)  # type: ignore[return-value]

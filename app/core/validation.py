@@ -66,9 +66,7 @@ _REFERENCE = re.compile(r"[A-Za-z0-9/-]{1,32}")
 
 def _reference(value: str) -> str:
     if not _REFERENCE.fullmatch(value):
-        raise PydanticCustomError(
-            "invalid_reference", "must be 1-32 letters, digits, '-' or '/'"
-        )
+        raise PydanticCustomError("invalid_reference", "must be 1-32 letters, digits, '-' or '/'")
     return value
 
 
@@ -100,7 +98,9 @@ def _phone_number(value: str) -> str:
 
 
 PhoneNumber = Annotated[
-    str, Field(min_length=1, max_length=40, examples=["07911 123456"]), AfterValidator(_phone_number)
+    str,
+    Field(min_length=1, max_length=40, examples=["07911 123456"]),
+    AfterValidator(_phone_number),
 ]
 
 

@@ -51,4 +51,6 @@ async def list_feedback(
     rows, next_cursor = await service.list_feedback(
         session, principal, month=Month.parse(month) if month else None, limit=limit, cursor=cursor
     )
-    return FeedbackPage(items=[FeedbackRead.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return FeedbackPage(
+        items=[FeedbackRead.model_validate(r) for r in rows], next_cursor=next_cursor
+    )

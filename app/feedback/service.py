@@ -59,7 +59,9 @@ def submit_feedback(
     return feedback
 
 
-async def get_feedback(session: AsyncSession, principal: Principal, feedback_id: uuid.UUID) -> Feedback:
+async def get_feedback(
+    session: AsyncSession, principal: Principal, feedback_id: uuid.UUID
+) -> Feedback:
     feedback = await session.get(Feedback, feedback_id)
     if feedback is None or feedback.from_org != principal.org:
         raise NotFound("not_found", "No such feedback.")

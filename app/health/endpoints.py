@@ -27,7 +27,9 @@ async def readyz(request: Request) -> JSONResponse:
     head = head_revision(request.app.state.settings.database_url)
     if current != head:
         return problem(
-            503, "migrations_pending", "Not ready",
+            503,
+            "migrations_pending",
+            "Not ready",
             f"The schema is at {current}, the code expects {head}: run 'handoff migrate'.",
         )
     return JSONResponse({"status": "ready", "revision": current})

@@ -2,9 +2,11 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.callbacks.models import CallbackRequest
 from app.core.database import Base, UTCDateTime
+from app.feedback.models import Feedback
 
 
 class OutboxMessage(Base):
@@ -15,7 +17,9 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox_messages"
-    __table_args__ = (Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(32))  # callback_request | feedback
@@ -36,3 +40,7 @@ class OutboxMessage(Base):
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # Declared so that the unit of work writes the record before its message.
+    callback_request: Mapped[CallbackRequest | None] = relationship(lazy="raise")
+    feedback: Mapped[Feedback | None] = relationship(lazy="raise")

@@ -36,7 +36,9 @@ def record_signpost(
     return signpost
 
 
-async def get_signpost(session: AsyncSession, principal: Principal, signpost_id: uuid.UUID) -> Signpost:
+async def get_signpost(
+    session: AsyncSession, principal: Principal, signpost_id: uuid.UUID
+) -> Signpost:
     signpost = await session.get(Signpost, signpost_id)
     if signpost is None or signpost.from_org != principal.org:
         raise NotFound("not_found", "No such signpost.")

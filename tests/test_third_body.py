@@ -1,0 +1,111 @@
+"""Another agreement's body added from a routes file works through the whole flow."""
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.core.clock import FixedClock
+from app.core.settings import Settings
+from app.main import create_app
+from app.protocol.routes import RouteTableError, load_table
+from tests.conftest import Keys
+from tests.helpers import assert_problem, failure, iso
+
+PHSO = """
+[bodies.phso]
+name = "Parliamentary and Health Service Ombudsman"
+short_name = "PHSO"
+switchboard = "0345 015 4033"
+receiving_team = "Customer Help Team"
+sending_team = "PHSO Customer Help Team"
+reference_label = "PHSO Reference"
+callback_mailbox = "callbacks@phso.example"
+feedback_mailbox = "feedback@phso.example"
+signature = "Kind regards\\n\\nCustomer Help Team"
+
+[[routes]]
+from = "cqc"
+to = "phso"
+wait_threshold_seconds = 45
+sender_reference = "required"
+permission_to_share = "always"
+"""
+
+
+@pytest.fixture
+def routes_file(tmp_path: Path) -> Path:
+    path = tmp_path / "routes.toml"
+    path.write_text(PHSO, encoding="utf-8")
+    return path
+
+
+async def test_a_third_body_with_its_own_threshold(
+    settings: Settings, clock: FixedClock, routes_file: Path
+) -> None:
+    app = create_app(settings.model_copy(update={"routes_file": routes_file}), clock=clock)
+    keys = Keys(app)
+    cqc = await keys.make("cqc", "agent")
+    phso = await keys.make("phso", "agent")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        table = (await client.get("/v1/routes", headers=cqc.headers)).json()
+        assert ("cqc", "phso") in {(r["from_org"], r["to_org"]) for r in table["routes"]}
+        assert ("cqc", "lgsco") in {(r["from_org"], r["to_org"]) for r in table["routes"]}
+
+        body = {
+            "to_org": "phso",
+            "sender_reference": "CQC-9",
+            "permission_to_share_at": iso(clock.now()),
+        }
+        connects = (await client.post("/v1/transfers", json=body, headers=cqc.headers)).json()
+        assert connects["dial"]["number"] == "0345 015 4033"
+        assert connects["wait_threshold_seconds"] == 45
+        clock.advance(45)
+        ok = await client.post(
+            f"/v1/transfers/{connects['id']}/connected", json={}, headers=cqc.headers
+        )
+        assert ok.json()["status"] == "connected"
+
+        waits = (await client.post("/v1/transfers", json=body, headers=cqc.headers)).json()
+        clock.advance(46)
+        late = await client.post(
+            f"/v1/transfers/{waits['id']}/connected", json={}, headers=cqc.headers
+        )
+        assert_problem(late, 409, "wait_threshold_exceeded")
+        failed = await client.post(
+            f"/v1/transfers/{waits['id']}/failed", json=failure(), headers=cqc.headers
+        )
+        callback = await client.get(
+            f"/v1/callbacks/{failed.json()['callback_request_id']}", headers=cqc.headers
+        )
+        assert callback.json()["mailbox"] == "callbacks@phso.example"
+
+        # No route was declared from PHSO back to CQC, so none exists.
+        back = await client.post(
+            "/v1/transfers", json={"to_org": "cqc", "topic": "other"}, headers=phso.headers
+        )
+        assert_problem(back, 422, "no_route")
+    await app.state.engine.dispose()
+
+
+def test_a_route_to_an_unknown_body_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[[routes]]\nfrom = "cqc"\nto = "nhsr"\nwait_threshold_seconds = 30\n'
+        'sender_reference = "optional"\npermission_to_share = "always"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(RouteTableError, match="unknown nhsr"):
+        load_table(path)
+
+
+def test_a_threshold_must_be_positive(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[[routes]]\nfrom = "cqc"\nto = "lgsco"\nwait_threshold_seconds = 0\n'
+        'sender_reference = "optional"\npermission_to_share = "always"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(RouteTableError):
+        load_table(path)
