@@ -37,3 +37,16 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["status"] == status
     assert {"type", "title", "detail"} <= body.keys()
     return body
+
+
+async def failed_transfer(client: Any, key: Any, now: datetime) -> dict[str, Any]:
+    """A CQC adviser's transfer to LGSCO that failed on busy lines: the transfer's JSON."""
+    started = await client.post("/v1/transfers", json=to_lgsco(now), headers=key.headers)
+    assert started.status_code == 201, started.text
+    failed = await client.post(
+        f"/v1/transfers/{started.json()['id']}/failed",
+        json=failure("high_call_volume"),
+        headers=key.headers,
+    )
+    assert failed.status_code == 200, failed.text
+    return dict(failed.json())

@@ -2,19 +2,7 @@
 
 from app.core.clock import FixedClock
 from tests.conftest import Key, Keys
-from tests.helpers import assert_problem, failure, to_lgsco
-
-
-async def _callback_for(client, clock: FixedClock, key: Key) -> dict:
-    transfer = (
-        await client.post("/v1/transfers", json=to_lgsco(clock.now()), headers=key.headers)
-    ).json()
-    failed = await client.post(
-        f"/v1/transfers/{transfer['id']}/failed",
-        json=failure("high_call_volume"),
-        headers=key.headers,
-    )
-    return failed.json()
+from tests.helpers import assert_problem, failed_transfer
 
 
 async def test_no_key_is_401_with_a_bearer_challenge(client) -> None:
@@ -40,7 +28,7 @@ async def test_an_unknown_or_revoked_key_is_401(client, key_factory: Keys, cqc_a
 async def test_another_bodys_records_are_not_found(
     client, clock: FixedClock, cqc_agent: Key, lgsco_agent: Key, lgsco_leader: Key
 ) -> None:
-    done = await _callback_for(client, clock, cqc_agent)
+    done = await failed_transfer(client, cqc_agent, clock.now())
     for url in (f"/v1/transfers/{done['id']}", f"/v1/callbacks/{done['callback_request_id']}"):
         assert (await client.get(url, headers=cqc_agent.headers)).status_code == 200
         for other in (lgsco_agent, lgsco_leader):
@@ -54,7 +42,7 @@ async def test_another_bodys_records_are_not_found(
 async def test_colleagues_of_the_same_body_can_read_a_record_by_id(
     client, clock: FixedClock, cqc_agent: Key, key_factory: Keys
 ) -> None:
-    done = await _callback_for(client, clock, cqc_agent)
+    done = await failed_transfer(client, cqc_agent, clock.now())
     colleague = await key_factory.make("cqc", "agent", "desk 2")
     response = await client.get(f"/v1/transfers/{done['id']}", headers=colleague.headers)
     assert response.status_code == 200

@@ -4,20 +4,12 @@ from datetime import UTC, datetime
 
 from app.core.clock import FixedClock
 from tests.conftest import Key
-from tests.helpers import assert_problem, failure, to_lgsco
+from tests.helpers import assert_problem, failed_transfer
 
 
 async def _callback_at(client, clock: FixedClock, key: Key, moment: datetime) -> str:
     clock.set(moment)
-    transfer = (
-        await client.post("/v1/transfers", json=to_lgsco(clock.now()), headers=key.headers)
-    ).json()
-    failed = await client.post(
-        f"/v1/transfers/{transfer['id']}/failed",
-        json=failure("high_call_volume"),
-        headers=key.headers,
-    )
-    return str(failed.json()["callback_request_id"])
+    return str((await failed_transfer(client, key, clock.now()))["callback_request_id"])
 
 
 async def test_months_are_uk_calendar_months(

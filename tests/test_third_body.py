@@ -89,23 +89,20 @@ async def test_a_third_body_with_its_own_threshold(
     await app.state.engine.dispose()
 
 
-def test_a_route_to_an_unknown_body_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        ('to = "nhsr"\nwait_threshold_seconds = 30', "unknown nhsr"),
+        ('to = "lgsco"\nwait_threshold_seconds = 0', "greater than 0"),
+        ('to = "cqc"\nwait_threshold_seconds = 30', "goes nowhere"),
+    ],
+)
+def test_a_bad_routes_file_is_refused(tmp_path: Path, route: str, message: str) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(
-        '[[routes]]\nfrom = "cqc"\nto = "nhsr"\nwait_threshold_seconds = 30\n'
+        f'[[routes]]\nfrom = "cqc"\n{route}\n'
         'sender_reference = "optional"\npermission_to_share = "always"\n',
         encoding="utf-8",
     )
-    with pytest.raises(RouteTableError, match="unknown nhsr"):
-        load_table(path)
-
-
-def test_a_threshold_must_be_positive(tmp_path: Path) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(
-        '[[routes]]\nfrom = "cqc"\nto = "lgsco"\nwait_threshold_seconds = 0\n'
-        'sender_reference = "optional"\npermission_to_share = "always"\n',
-        encoding="utf-8",
-    )
-    with pytest.raises(RouteTableError):
+    with pytest.raises(RouteTableError, match=message):
         load_table(path)

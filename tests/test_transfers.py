@@ -461,3 +461,26 @@ class TestCallerDetails:
         )
         body = assert_problem(response, 422, "validation_error")
         assert body["errors"][0]["field"] == "caller"
+
+
+async def test_two_outcomes_racing_for_one_transfer_make_one_call_back(
+    client, clock: FixedClock, cqc_agent: Key, cqc_leader: Key
+) -> None:
+    import asyncio
+
+    transfer = await start(client, cqc_agent, to_lgsco(clock.now()))
+    url = f"/v1/transfers/{transfer['id']}/failed"
+    responses = await asyncio.gather(
+        *(
+            client.post(url, json=failure("high_call_volume"), headers=cqc_agent.headers)
+            for _ in range(5)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 409, 409, 409, 409], [r.text for r in responses]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} <= {
+        "transfer_not_waiting",
+        "concurrent_change",
+    }
+    page = await client.get("/v1/callbacks", headers=cqc_leader.headers)
+    assert len(page.json()["items"]) == 1

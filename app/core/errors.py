@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("handoff.errors")
@@ -135,6 +136,17 @@ def install_error_handlers(app: FastAPI) -> None:
             str(exc.detail),
             str(exc.detail),
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Two requests raced for the same record (e.g. two outcomes for one transfer).
+        logger.warning("integrity conflict: %s", type(exc.orig).__name__)
+        return problem(
+            409,
+            "concurrent_change",
+            "Conflict",
+            "Another request changed this record at the same moment; read it and try again.",
         )
 
     @app.exception_handler(Exception)

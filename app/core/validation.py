@@ -33,27 +33,25 @@ def _has_forbidden_character(value: str, *, allow_newlines: bool) -> bool:
     return False
 
 
-def _single_line(value: str) -> str:
-    if _has_forbidden_character(value, allow_newlines=False):
+def _clean(value: str, *, multi_line: bool) -> str:
+    if multi_line:
+        value = value.replace("\r\n", "\n")
+    if _has_forbidden_character(value, allow_newlines=multi_line):
+        allowed = " (other than line breaks)" if multi_line else ", line breaks"
         raise PydanticCustomError(
-            "invalid_characters",
-            "must not contain control characters, line breaks or '=?'",
+            "invalid_characters", f"must not contain control characters{allowed} or '=?'"
         )
     if not value.strip():
         raise PydanticCustomError("blank", "must not be blank")
     return value.strip()
+
+
+def _single_line(value: str) -> str:
+    return _clean(value, multi_line=False)
 
 
 def _multi_line(value: str) -> str:
-    value = value.replace("\r\n", "\n")
-    if _has_forbidden_character(value, allow_newlines=True):
-        raise PydanticCustomError(
-            "invalid_characters",
-            "must not contain control characters (other than line breaks) or '=?'",
-        )
-    if not value.strip():
-        raise PydanticCustomError("blank", "must not be blank")
-    return value.strip()
+    return _clean(value, multi_line=True)
 
 
 CallerName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_single_line)]

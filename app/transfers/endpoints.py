@@ -1,7 +1,8 @@
 import uuid
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 
 from app.core.auth import AnyKey
 from app.core.deps import ClockDep, Routes, Session, SettingsDep
@@ -64,25 +65,22 @@ def transfer_read(
     )
 
 
-def _context(routes: RouteTable, clock: ClockDep, settings: SettingsDep) -> service.TransferContext:
+def _context(routes: Routes, clock: ClockDep, settings: SettingsDep) -> service.TransferContext:
     return service.TransferContext(
         routes, clock.now(), settings.clock_skew_seconds, message_id_domain(settings)
     )
 
 
+Context = Annotated[service.TransferContext, Depends(_context)]
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="start_transfer")
 async def start_transfer(
-    body: TransferCreate,
-    principal: AnyKey,
-    session: Session,
-    routes: Routes,
-    clock: ClockDep,
-    settings: SettingsDep,
+    body: TransferCreate, principal: AnyKey, session: Session, ctx: Context
 ) -> TransferRead:
-    ctx = _context(routes, clock, settings)
     transfer, callback = await service.start_transfer(session, principal, ctx, body)
     await session.commit()
-    return transfer_read(transfer, routes, ctx.now, callback.id if callback else None)
+    return transfer_read(transfer, ctx.routes, ctx.now, callback.id if callback else None)
 
 
 @router.get("/{transfer_id}", operation_id="get_transfer")
@@ -96,33 +94,19 @@ async def get_transfer(
 
 @router.post("/{transfer_id}/connected", operation_id="record_transfer_connected")
 async def record_connected(
-    transfer_id: uuid.UUID,
-    body: TransferConnect,
-    principal: AnyKey,
-    session: Session,
-    routes: Routes,
-    clock: ClockDep,
-    settings: SettingsDep,
+    transfer_id: uuid.UUID, body: TransferConnect, principal: AnyKey, session: Session, ctx: Context
 ) -> TransferRead:
-    ctx = _context(routes, clock, settings)
     transfer = await service.get_transfer(session, principal, transfer_id, for_update=True)
     service.connect(transfer, ctx, body)
     await session.commit()
-    return transfer_read(transfer, routes, ctx.now, None)
+    return transfer_read(transfer, ctx.routes, ctx.now, None)
 
 
 @router.post("/{transfer_id}/failed", operation_id="record_transfer_failed")
 async def record_failed(
-    transfer_id: uuid.UUID,
-    body: TransferFail,
-    principal: AnyKey,
-    session: Session,
-    routes: Routes,
-    clock: ClockDep,
-    settings: SettingsDep,
+    transfer_id: uuid.UUID, body: TransferFail, principal: AnyKey, session: Session, ctx: Context
 ) -> TransferRead:
-    ctx = _context(routes, clock, settings)
     transfer = await service.get_transfer(session, principal, transfer_id, for_update=True)
     callback = await service.fail(session, transfer, principal, ctx, body)
     await session.commit()
-    return transfer_read(transfer, routes, ctx.now, callback.id)
+    return transfer_read(transfer, ctx.routes, ctx.now, callback.id)
