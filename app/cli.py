@@ -17,8 +17,10 @@ cli = typer.Typer(help="handoff: warm transfers and call backs between two publi
                   no_args_is_help=True)
 keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
+report_cli = typer.Typer(help="The monthly contact-volume report.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(openapi_cli, name="openapi")
+cli.add_typer(report_cli, name="report")
 
 DEFAULT_OPENAPI = Path("openapi/openapi.json")
 
@@ -135,6 +137,20 @@ def openapi_export(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(openapi_document(), encoding="utf-8")
     typer.echo(f"wrote {output}")
+
+
+@report_cli.command("due-dates")
+def report_due_dates(
+    year: Annotated[int, typer.Option(min=2000, max=2100, help="Year of the months reported.")],
+) -> None:
+    """When each month's report is due: the 10th working day of the following month."""
+    from app.core.months import Month
+    from app.reports.workdays import due_date
+
+    for number in range(1, 13):
+        month = Month(year, number)
+        due = due_date(month)
+        typer.echo(f"{month}  due {due.isoformat()} ({due:%A})")
 
 
 @cli.command()

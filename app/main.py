@@ -15,6 +15,7 @@ from app.health.endpoints import router as health_router
 from app.keys.endpoints import router as keys_router
 from app.protocol.endpoints import router as protocol_router
 from app.protocol.routes import RouteTable, load_table
+from app.reports.endpoints import router as reports_router
 from app.signposts.endpoints import router as signposts_router
 from app.transfers.endpoints import router as transfers_router
 
@@ -62,6 +63,7 @@ def create_app(
         signposts_router,
         feedback_router,
         keys_router,
+        reports_router,
     ):
         app.include_router(router)
     return app

@@ -142,4 +142,5 @@ DOMAIN_FIELD_CODES = {
     "invalid_phone_number",
     "naive_datetime",
     "invalid_reference",
+    "invalid_month",
 }
