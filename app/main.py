@@ -18,6 +18,7 @@ from app.protocol.routes import RouteTable, load_table
 from app.reports.endpoints import router as reports_router
 from app.signposts.endpoints import router as signposts_router
 from app.transfers.endpoints import router as transfers_router
+from app.web.setup import install_web
 
 DESCRIPTION = """
 Records warm transfers, call back requests, signposts and misdirection feedback between
@@ -66,4 +67,5 @@ def create_app(
         reports_router,
     ):
         app.include_router(router)
+    install_web(app, settings)
     return app

@@ -316,6 +316,19 @@ async def publications(session: AsyncSession, month: Month) -> list[ReportPublic
     )
 
 
+async def first_month_with_records(session: AsyncSession) -> Month | None:
+    """The earliest month with a contact, feedback or publication (each an indexed MIN)."""
+    earliest = [
+        await session.scalar(select(func.min(column)))
+        for column in (Transfer.outcome_at, Signpost.signposted_at, Feedback.submitted_at)
+    ]
+    published = await session.scalar(select(func.min(ReportPublication.month)))
+    months = [Month.containing(moment) for moment in earliest if moment is not None]
+    if published:
+        months.append(Month.parse(published))
+    return min(months) if months else None
+
+
 @dataclass(frozen=True)
 class MonthSummary:
     month: Month
