@@ -43,6 +43,13 @@ def serve(
     """Run the HTTP service with uvicorn."""
     import uvicorn
 
+    if workers > 1 and not get_settings().session_secret:
+        typer.echo(
+            "warning: HANDOFF_SESSION_SECRET is not set, so each worker signs web sessions "
+            "with its own random secret and team leaders will be signed out at random",
+            err=True,
+        )
+
     uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, proxy_headers=True)
 
 

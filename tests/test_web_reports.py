@@ -157,6 +157,7 @@ async def test_list_shows_due_dates_and_makes_overdue_stand_out(
         ("/reports/2026-10?version=0", 400),
         ("/reports/2026-10?version=9", 404),
         ("/reports/2026-10/contact-volumes.csv?version=x", 400),
+        ("/reports/2026-10/contact-volumes.pdf", 400),
         ("/reports?month=2026-1", 404),
     ],
 )
@@ -209,3 +210,7 @@ async def test_publishing_from_the_page(
     assert csv.status_code == 200
     assert 'filename="contact-volumes-2026-10-v1.csv"' in csv.headers["content-disposition"]
     assert "cqc,lgsco,warm_transfers_connected,Warm transfers connected,1,0,1," in csv.text
+    xlsx = await client.get("/reports/2026-10/contact-volumes.xlsx?version=1")
+    assert xlsx.status_code == 200
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert xlsx.content.startswith(b"PK")

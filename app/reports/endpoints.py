@@ -1,13 +1,12 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, status
-from fastapi.responses import Response
 
 from app.core.auth import AnyKey, TeamLeader
 from app.core.deps import ClockDep, Routes, Session
 from app.core.months import Month, MonthText
 from app.reports import service
-from app.reports.exports import MEDIA_TYPES, ReportFormat, filename, negotiate, render
+from app.reports.exports import MEDIA_TYPES, ReportFormat, attachment, negotiate
 from app.reports.schemas import ContactVolumeReport, DueDate, DueDates, Publication, PublishRequest
 from app.reports.workdays import DUE_WORKING_DAY, due_date
 
@@ -31,16 +30,7 @@ AcceptHeader = Annotated[str | None, Header(include_in_schema=False)]
 
 
 def _respond(report: ContactVolumeReport, fmt: ReportFormat) -> Any:
-    if fmt is ReportFormat.json:
-        return report
-    return Response(
-        render(report, fmt),
-        media_type=MEDIA_TYPES[fmt],
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename(report, fmt)}"',
-            "Vary": "Accept",
-        },
-    )
+    return report if fmt is ReportFormat.json else attachment(report, fmt)
 
 
 @router.get("/due-dates", operation_id="list_report_due_dates")

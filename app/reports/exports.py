@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
@@ -187,9 +188,14 @@ def to_xlsx(report: ContactVolumeReport) -> bytes:
     return out.getvalue()
 
 
-def render(report: ContactVolumeReport, fmt: ReportFormat) -> bytes:
-    if fmt is ReportFormat.csv:
-        return to_csv(report).encode("utf-8")
-    if fmt is ReportFormat.xlsx:
-        return to_xlsx(report)
-    return report.model_dump_json().encode("utf-8")
+def attachment(report: ContactVolumeReport, fmt: ReportFormat) -> Response:
+    """The report as a CSV or XLSX download."""
+    body = to_csv(report).encode("utf-8") if fmt is ReportFormat.csv else to_xlsx(report)
+    return Response(
+        body,
+        media_type=MEDIA_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename(report, fmt)}"',
+            "Vary": "Accept",
+        },
+    )

@@ -65,40 +65,44 @@ def _bucket(column: Any, boundaries: Sequence[datetime]) -> ColumnElement[int]:
 
 def _grouped(
     kind: str,
-    column: Any,
+    moment: Any,
     from_org: Any,
     to_org: Any,
-    extra: Sequence[Any],
     boundaries: Sequence[datetime],
+    status: Any = None,
+    reason: Any = None,
 ) -> Select[Any]:
-    bucket = _bucket(column, boundaries).label("bucket")
-    status, reason = extra if extra else (null(), null())
+    """Counts of one table per direction (and status and reason, where it has them) and
+    range, over [first boundary, last boundary) of the indexed `moment` column."""
+    outcome = [column for column in (status, reason) if column is not None]
     query = select(
         literal(kind).label("kind"),
         from_org.label("from_org"),
         to_org.label("to_org"),
-        status.label("status"),
-        reason.label("reason"),
-        bucket,
+        (null() if status is None else status).label("status"),
+        (null() if reason is None else reason).label("reason"),
+        _bucket(moment, boundaries).label("bucket"),
         func.count().label("n"),
-    ).where(column >= boundaries[0], column < boundaries[-1])
+    ).where(moment >= boundaries[0], moment < boundaries[-1])
     # Grouping by the label's name (not by the CASE again) keeps PostgreSQL from seeing two
     # differently-parameterised expressions.
-    return query.group_by(from_org, to_org, *extra, "bucket")
+    return query.group_by(from_org, to_org, *outcome, "bucket")
 
 
 def contact_counts_statement(boundaries: Sequence[datetime]) -> Any:
-    """Counts per (source, direction, status, reason, bucket) for consecutive UTC ranges."""
+    """Counts per (source, direction, status, reason, bucket) for consecutive UTC ranges:
+    one statement, so one round trip, for both tables."""
     transfers = _grouped(
         "transfer",
         Transfer.outcome_at,
         Transfer.from_org,
         Transfer.to_org,
-        (Transfer.status, Transfer.failure_reason),
         boundaries,
+        status=Transfer.status,
+        reason=Transfer.failure_reason,
     )
     signposts = _grouped(
-        "signpost", Signpost.signposted_at, Signpost.from_org, Signpost.to_org, (), boundaries
+        "signpost", Signpost.signposted_at, Signpost.from_org, Signpost.to_org, boundaries
     )
     return union_all(transfers, signposts)
 
@@ -424,10 +428,11 @@ async def publish(
 ) -> ReportPublication:
     """Freeze the month's figures as a new version. Refused while the month is still open."""
     if not has_ended(month, now):
+        opens = month.next().first_day()
         raise Conflict(
             "month_not_ended",
             f"{month} has not ended yet: its report can be published from "
-            f"{month.next().first_day():%d %B %Y}.",
+            f"{opens.day} {opens:%B %Y}.",
         )
     latest = await session.scalar(
         select(func.max(ReportPublication.version)).where(ReportPublication.month == str(month))

@@ -21,11 +21,6 @@ def bank_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
 
 
-def bank_holiday_name(day: date) -> str | None:
-    names = holidays.country_holidays("GB", subdiv="ENG", years=day.year)
-    return names.get(day)
-
-
 def is_working_day(day: date) -> bool:
     return day.weekday() < 5 and day not in bank_holidays(day.year)
 

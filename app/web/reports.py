@@ -1,7 +1,7 @@
 """Team leaders' pages for the monthly contact-volume report."""
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from pydantic import ValidationError
@@ -10,9 +10,8 @@ from app.core.deps import ClockDep, Routes, Session
 from app.core.errors import Conflict
 from app.core.months import Month
 from app.reports import service
-from app.reports.exports import MEDIA_TYPES, ReportFormat, filename
-from app.reports.exports import render as render_export
-from app.reports.schemas import MEASURES, ContactVolumeReport, PublishRequest
+from app.reports.exports import ReportFormat, attachment
+from app.reports.schemas import MEASURES, PublishRequest
 from app.web import chart
 from app.web.auth import TeamLeaderPage, check_csrf
 from app.web.pages import PageError, PageRoute, redirect, render, with_headers
@@ -113,50 +112,21 @@ async def report_page(
     )
 
 
-async def _download(
+@router.get("/{month}/contact-volumes.{extension}")
+async def download(
+    request: Request,
+    month: str,
+    extension: Literal["csv", "xlsx"],
+    user: TeamLeaderPage,
     session: Session,
     routes: Routes,
     clock: ClockDep,
-    month: str,
-    version: int | None,
-    fmt: ReportFormat,
+    version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    report: ContactVolumeReport = await service.build_report(
+    report = await service.build_report(
         session, routes, _month(month), now=clock.now(), version=version
     )
-    return Response(
-        render_export(report, fmt),
-        media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{filename(report, fmt)}"'},
-    )
-
-
-@router.get("/{month}/contact-volumes.csv")
-async def download_csv(
-    request: Request,
-    month: str,
-    user: TeamLeaderPage,
-    session: Session,
-    routes: Routes,
-    clock: ClockDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
-) -> Response:
-    response = await _download(session, routes, clock, month, version, ReportFormat.csv)
-    return with_headers(request, response)
-
-
-@router.get("/{month}/contact-volumes.xlsx")
-async def download_xlsx(
-    request: Request,
-    month: str,
-    user: TeamLeaderPage,
-    session: Session,
-    routes: Routes,
-    clock: ClockDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
-) -> Response:
-    response = await _download(session, routes, clock, month, version, ReportFormat.xlsx)
-    return with_headers(request, response)
+    return with_headers(request, attachment(report, ReportFormat(extension)))
 
 
 @router.post("/{month}/publish")

@@ -19,8 +19,9 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     if settings.session_secret:
         app.state.session_secret = settings.session_secret
     else:
-        # Fine for one process; with several workers each would refuse the others' cookies.
-        logger.warning("HANDOFF_SESSION_SECRET is not set: web sessions last one process")
+        # Fine for one process; with several workers each would refuse the others' cookies
+        # (`handoff serve --workers` warns about that).
+        logger.info("HANDOFF_SESSION_SECRET is not set: web sign-ins last as long as this process")
         app.state.session_secret = secrets.token_urlsafe(32)
     app.include_router(auth.router)
     app.include_router(reports.router)
