@@ -176,7 +176,9 @@ def _sum(figures: Sequence[Figures]) -> Figures:
 
 
 @dataclass
-class LiveFigures:
+class MonthFigures:
+    """A month's figures against the previous month: counted now, or thawed from a version."""
+
     directions: list[DirectionFigures]
     totals: FigureSet
 
@@ -187,14 +189,14 @@ class LiveFigures:
         }
 
     @classmethod
-    def thaw(cls, data: dict[str, Any]) -> "LiveFigures":
+    def thaw(cls, data: dict[str, Any]) -> "MonthFigures":
         return cls(
             [DirectionFigures.model_validate(d) for d in data["directions"]],
             FigureSet.model_validate(data["totals"]),
         )
 
 
-async def month_figures(session: AsyncSession, routes: RouteTable, month: Month) -> LiveFigures:
+async def month_figures(session: AsyncSession, routes: RouteTable, month: Month) -> MonthFigures:
     previous = month.previous()
     counts = await count_contacts(session, [previous, month])
     rows = []
@@ -218,7 +220,7 @@ async def month_figures(session: AsyncSession, routes: RouteTable, month: Month)
         previous_month=previous_month,
         change=_change(this_month, previous_month),
     )
-    return LiveFigures(rows, totals)
+    return MonthFigures(rows, totals)
 
 
 @dataclass
@@ -397,7 +399,7 @@ async def build_report(
                 "report_version_not_found", f"The report of {month} has no version {version}."
             )
     live = await month_figures(session, routes, month)
-    figures = LiveFigures.thaw(shown.figures) if shown else live
+    figures = MonthFigures.thaw(shown.figures) if shown else live
     start, end = month.utc_range()
     return ContactVolumeReport(
         month=str(month),
