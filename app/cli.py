@@ -18,8 +18,10 @@ cli = typer.Typer(
 )
 keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
+report_cli = typer.Typer(help="The monthly contact-volume report.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(openapi_cli, name="openapi")
+cli.add_typer(report_cli, name="report")
 
 DEFAULT_OPENAPI = Path("openapi/openapi.json")
 
@@ -41,6 +43,13 @@ def serve(
 ) -> None:
     """Run the HTTP service with uvicorn."""
     import uvicorn
+
+    if workers > 1 and not get_settings().session_secret:
+        typer.echo(
+            "warning: HANDOFF_SESSION_SECRET is not set, so each worker signs web sessions "
+            "with its own random secret and team leaders will be signed out at random",
+            err=True,
+        )
 
     uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, proxy_headers=True)
 
@@ -142,6 +151,20 @@ def openapi_export(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(openapi_document(), encoding="utf-8")
     typer.echo(f"wrote {output}")
+
+
+@report_cli.command("due-dates")
+def report_due_dates(
+    year: Annotated[int, typer.Option(min=2000, max=2100, help="Year of the months reported.")],
+) -> None:
+    """When each month's report is due: the 10th working day of the following month."""
+    from app.core.months import Month
+    from app.reports.workdays import due_date
+
+    for number in range(1, 13):
+        month = Month(year, number)
+        due = due_date(month)
+        typer.echo(f"{month}  due {due.isoformat()} ({due:%A})")
 
 
 @cli.command()

@@ -15,8 +15,10 @@ from app.health.endpoints import router as health_router
 from app.keys.endpoints import router as keys_router
 from app.protocol.endpoints import router as protocol_router
 from app.protocol.routes import RouteTable, load_table
+from app.reports.endpoints import router as reports_router
 from app.signposts.endpoints import router as signposts_router
 from app.transfers.endpoints import router as transfers_router
+from app.web.setup import install_web
 
 DESCRIPTION = """
 Records warm transfers, call back requests, signposts and misdirection feedback between
@@ -62,6 +64,8 @@ def create_app(
         signposts_router,
         feedback_router,
         keys_router,
+        reports_router,
     ):
         app.include_router(router)
+    install_web(app, settings)
     return app

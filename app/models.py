@@ -5,6 +5,7 @@ from app.core.database import Base
 from app.feedback.models import Feedback
 from app.keys.models import ApiKey
 from app.outbox.models import OutboxMessage
+from app.reports.models import ReportPublication
 from app.signposts.models import Signpost
 from app.transfers.models import Transfer
 
@@ -15,6 +16,7 @@ __all__ = [
     "CallerDetails",
     "Feedback",
     "OutboxMessage",
+    "ReportPublication",
     "Signpost",
     "Transfer",
 ]

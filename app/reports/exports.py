@@ -1,0 +1,201 @@
+"""The report as CSV and XLSX: both are built from the same rows as the JSON figures."""
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from fastapi.responses import Response
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.worksheet.worksheet import Worksheet
+
+from app.core.months import LONDON
+from app.reports.schemas import MEASURES, ContactVolumeReport, FigureSet
+
+
+class ReportFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+MEDIA_TYPES = {
+    ReportFormat.json: "application/json",
+    ReportFormat.csv: "text/csv; charset=utf-8",
+    ReportFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def negotiate(requested: ReportFormat | None, accept: str | None) -> ReportFormat:
+    """`?format=` wins; otherwise the first of CSV or XLSX named in Accept; otherwise JSON."""
+    if requested is not None:
+        return requested
+    for part in (accept or "").split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        for fmt in (ReportFormat.csv, ReportFormat.xlsx):
+            if media == MEDIA_TYPES[fmt].split(";", 1)[0]:
+                return fmt
+    return ReportFormat.json
+
+
+FIGURE_COLUMNS = [
+    "month",
+    "direction",
+    "from_org",
+    "to_org",
+    "measure",
+    "measure_label",
+    "this_month",
+    "previous_month",
+    "change",
+    "change_percent",
+]
+
+
+def figure_rows(report: ContactVolumeReport) -> Iterator[list[Any]]:
+    """One row per direction and measure, then the totals over every direction."""
+    sets: list[tuple[str, str, str, FigureSet]] = [
+        (d.label, d.from_org, d.to_org, d) for d in report.directions
+    ]
+    sets.append(("All directions", "all", "all", report.totals))
+    for label, from_org, to_org, figures in sets:
+        for measure, measure_label in MEASURES:
+            change = getattr(figures.change, measure)
+            yield [
+                report.month,
+                label,
+                from_org,
+                to_org,
+                measure,
+                measure_label,
+                getattr(figures.this_month, measure),
+                getattr(figures.previous_month, measure),
+                change.absolute,
+                change.percent,
+            ]
+
+
+def filename(report: ContactVolumeReport, fmt: ReportFormat) -> str:
+    version = f"-v{report.publication.version}" if report.publication else ""
+    return f"contact-volumes-{report.month}{version}.{fmt.value}"
+
+
+def to_csv(report: ContactVolumeReport) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(FIGURE_COLUMNS)
+    for row in figure_rows(report):
+        writer.writerow(["" if value is None else value for value in row])
+    return out.getvalue()
+
+
+def _local(moment: datetime | None) -> str:
+    return moment.astimezone(LONDON).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _append_text(sheet: Worksheet, values: list[Any]) -> None:
+    """Append a row, keeping text that starts with '=' as text, never a formula."""
+    sheet.append(values)
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+
+
+def _header(sheet: Worksheet, values: list[str]) -> None:
+    _append_text(sheet, values)
+    for cell in sheet[sheet.max_row]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"  # the header is always the first row
+
+
+def to_xlsx(report: ContactVolumeReport) -> bytes:
+    book = Workbook()
+    figures = book.active
+    assert figures is not None
+    figures.title = "Contact volumes"
+    _header(figures, FIGURE_COLUMNS)
+    for row in figure_rows(report):
+        _append_text(figures, row)
+    for column, width in zip("ABCDEFGHIJ", (9, 16, 9, 9, 34, 44, 11, 15, 9, 15), strict=True):
+        figures.column_dimensions[column].width = width
+
+    about = book.create_sheet("About")
+    publication = report.publication
+    for label, value in [
+        ("Month", report.month),
+        (
+            "Period (UK time)",
+            f"{report.period.starts_at.astimezone(LONDON):%d %B %Y} to "
+            f"{report.period.ends_at.astimezone(LONDON):%d %B %Y} (exclusive)",
+        ),
+        ("Due date", report.due_date.isoformat()),
+        ("Status", report.status.value),
+        ("Figures", "published version " + str(publication.version) if publication else "live"),
+        ("Published at (UK time)", _local(publication.published_at) if publication else ""),
+        (
+            "Published by",
+            f"{publication.published_by.name} ({publication.published_by.org})"
+            if publication
+            else "",
+        ),
+        ("On time", ("yes" if publication.on_time else "no") if publication else ""),
+        ("Reasons for fluctuations", publication.fluctuation_note if publication else ""),
+        ("Generated at (UK time)", _local(report.generated_at)),
+    ]:
+        _append_text(about, [label, value])
+    about.column_dimensions["A"].width = 26
+    about.column_dimensions["B"].width = 80
+
+    feedback = book.create_sheet("Feedback")
+    _header(
+        feedback,
+        [
+            "from_org",
+            "about_org",
+            "submitted_at",
+            "case_references",
+            "reason_for_contact",
+            "names_and_times",
+            "correct_advice",
+            "suggested_action",
+            "occurred_at",
+            "sent_to",
+        ],
+    )
+    for group in report.feedback:
+        for item in group.items:
+            _append_text(
+                feedback,
+                [
+                    item.from_org,
+                    item.about_org,
+                    _local(item.submitted_at),
+                    ", ".join(item.case_references),
+                    item.reason_for_contact,
+                    item.names_and_times,
+                    item.correct_advice,
+                    item.suggested_action,
+                    _local(item.occurred_at),
+                    item.mailbox,
+                ],
+            )
+
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def attachment(report: ContactVolumeReport, fmt: ReportFormat) -> Response:
+    """The report as a CSV or XLSX download."""
+    body = to_csv(report).encode("utf-8") if fmt is ReportFormat.csv else to_xlsx(report)
+    return Response(
+        body,
+        media_type=MEDIA_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename(report, fmt)}"',
+            "Vary": "Accept",
+        },
+    )

@@ -1,0 +1,139 @@
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+
+from app.core.validation import LongText, RequestModel, ResponseModel
+from app.feedback.schemas import FeedbackRead
+
+T = TypeVar("T")
+
+
+class Measures(BaseModel, Generic[T]):
+    """One value per measure of the report. Titles are the labels shown on pages and exports."""
+
+    warm_transfers_connected: T = Field(title="Warm transfers connected")
+    callbacks_wait_threshold_exceeded: T = Field(
+        title="Call back requests: wait over the threshold"
+    )
+    callbacks_high_call_volume: T = Field(title="Call back requests: high call volume")
+    callback_requests: T = Field(title="Call back requests (all reasons)")
+    signposts: T = Field(title="Signposts")
+    total_contacts: T = Field(
+        title="Total contacts", description="Warm transfers + call back requests + signposts."
+    )
+
+
+# (field name, label) in the order every format shows them.
+MEASURES: list[tuple[str, str]] = [
+    (name, field.title or name) for name, field in Measures.model_fields.items()
+]
+
+
+class Change(ResponseModel):
+    absolute: int
+    percent: float | None = Field(
+        description="Change against the previous month, rounded to 0.1; null when the "
+        "previous month was 0."
+    )
+
+
+Figures = Measures[int]
+Changes = Measures[Change]
+
+
+class FigureSet(ResponseModel):
+    this_month: Figures
+    previous_month: Figures
+    change: Changes
+
+
+class DirectionFigures(FigureSet):
+    from_org: str
+    to_org: str
+    label: str = Field(examples=["CQC to LGSCO"])
+
+
+class ReportStatus(StrEnum):
+    open = "open"  # the month has not ended
+    due = "due"  # ended, not published, the due date has not passed
+    overdue = "overdue"  # ended, not published, past the due date
+    published = "published"
+
+
+class Period(ResponseModel):
+    starts_at: datetime = Field(description="Start of the month in Europe/London, as UTC.")
+    ends_at: datetime = Field(description="End (exclusive) of the month in Europe/London, as UTC.")
+    time_zone: Literal["Europe/London"] = "Europe/London"
+
+
+class FeedbackGroup(ResponseModel):
+    from_org: str
+    about_org: str
+    label: str
+    count: int
+    items: list[FeedbackRead]
+
+
+class PublishedBy(ResponseModel):
+    key_id: uuid.UUID
+    org: str
+    name: str
+
+
+class Publication(ResponseModel):
+    version: int
+    published_at: datetime
+    published_by: PublishedBy
+    due_date: date
+    on_time: bool = Field(description="Published on or before the due date (UK date).")
+    fluctuation_note: str
+
+
+class ContactVolumeReport(ResponseModel):
+    """The single monthly report both bodies share (ISA Appendix 2, s.6)."""
+
+    month: str = Field(examples=["2026-10"])
+    previous_month: str
+    period: Period
+    due_date: date
+    status: ReportStatus
+    published_on_time: bool | None = Field(
+        description="Whether the first version was published by the due date; null until then."
+    )
+    figures_source: Literal["live", "published"] = Field(
+        description="'published': the frozen figures of `publication`; 'live': counted now."
+    )
+    publication: Publication | None = Field(
+        description="The version whose figures these are (the latest unless one was asked for)."
+    )
+    live_figures_differ: bool | None = Field(
+        description="For published figures: whether counting now gives different figures "
+        "(events recorded late); publish again to include them."
+    )
+    directions: list[DirectionFigures]
+    totals: FigureSet
+    feedback: list[FeedbackGroup] = Field(
+        description="Misdirection feedback submitted in the month, per sending body (s.6.2)."
+    )
+    versions: list[Publication] = Field(description="Every published version, oldest first.")
+    generated_at: datetime
+
+
+class PublishRequest(RequestModel):
+    fluctuation_note: LongText = Field(
+        description="The reasons for fluctuations in the numbers, as discussed by both sides."
+    )
+
+
+class DueDate(ResponseModel):
+    month: str = Field(examples=["2026-10"])
+    due_date: date
+
+
+class DueDates(ResponseModel):
+    year: int
+    rule: str
+    items: list[DueDate]

@@ -1,0 +1,139 @@
+"""Signing in to the pages with an API key, and the dependency that guards each page."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from sqlalchemy import select
+
+from app.core.auth import Principal, Role, principal_for_secret
+from app.core.deps import Session
+from app.keys.models import ApiKey
+from app.web import sessions
+from app.web.pages import PageError, PageRoute, SignInRequired, redirect, render
+from app.web.sections import Section, visible_to
+
+
+@dataclass(frozen=True)
+class WebUser:
+    principal: Principal
+    name: str
+    sections: list[Section]
+
+
+async def _signed_in(request: Request, session: Session) -> WebUser | None:
+    """The user of the session cookie, if its key still exists and is not revoked."""
+    web_session = sessions.current(request)
+    if web_session.key_id is None:
+        return None
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.org, ApiKey.role, ApiKey.name).where(
+                ApiKey.id == web_session.key_id, ApiKey.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        sessions.renew(request, None)  # a revoked key's session ends here
+        return None
+    principal = Principal(row.id, row.org, Role(row.role))
+    user = WebUser(principal, row.name, visible_to(principal))
+    request.state.web_user = user
+    return user
+
+
+def page_user(role: Role):  # type: ignore[no-untyped-def]
+    """A page dependency: the signed-in user with `role` or above, else sign-in or 403."""
+
+    async def _dependency(request: Request, session: Session) -> WebUser:
+        user = await _signed_in(request, session)
+        if user is None:
+            raise SignInRequired()
+        if not user.principal.can(role):
+            raise PageError(
+                403,
+                "You cannot see this page",
+                f"This page is for keys with the {role.value} role.",
+            )
+        return user
+
+    return _dependency
+
+
+def check_csrf(request: Request, token: str | None) -> None:
+    if not sessions.current(request).csrf_ok(token):
+        raise PageError(
+            403,
+            "Your form has expired",
+            "The form was out of date or came from another site. Go back, reload the page "
+            "and try again.",
+        )
+
+
+TeamLeaderPage = Annotated[WebUser, Depends(page_user(Role.team_leader))]
+
+
+def _safe_next(value: str | None) -> str | None:
+    """Only a path on this site: never another host (//host, /\\host, https://...)."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return None
+    return value
+
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+@router.get("/")
+async def home(request: Request, session: Session) -> Response:
+    user = await _signed_in(request, session)
+    if user is None:
+        return redirect(request, "/sign-in")
+    return redirect(request, user.sections[0].path if user.sections else "/sign-in")
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request, session: Session, next: str | None = None) -> Response:
+    user = await _signed_in(request, session)
+    if user is not None and user.sections:
+        return redirect(request, _safe_next(next) or user.sections[0].path)
+    return render(request, "sign_in.html", {"next": _safe_next(next) or "", "error": None})
+
+
+@router.post("/sign-in")
+async def sign_in(
+    request: Request,
+    session: Session,
+    key: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    target = _safe_next(next)
+    principal = await principal_for_secret(session, key.strip()) if key.strip() else None
+    error = None
+    if not key.strip():
+        error = "Enter your key"
+    elif principal is None:
+        error = "This key is not recognised or has been revoked. Check it and try again"
+    elif not visible_to(principal):
+        # Today every page is for team leaders; adviser pages will open sign-in to agents.
+        error = (
+            "This key cannot sign in here: these pages are for team leaders. Sign in with a "
+            "team leader's key"
+        )
+    if error or principal is None:
+        status = 400 if not key.strip() else (401 if principal is None else 403)
+        return render(
+            request, "sign_in.html", {"next": target or "", "error": error}, status=status
+        )
+    sessions.renew(request, principal.key_id)
+    return redirect(request, target or visible_to(principal)[0].path)
+
+
+@router.post("/sign-out")
+async def sign_out(
+    request: Request, csrf_token: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    check_csrf(request, csrf_token)
+    sessions.renew(request, None)
+    return redirect(request, "/sign-in")

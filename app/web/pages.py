@@ -1,0 +1,163 @@
+"""Rendering pages: one Jinja environment, security headers, and HTML errors for page routes."""
+
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.exceptions import HTTPException
+
+from app.core.errors import DomainError
+from app.core.months import LONDON, Month
+from app.web import sessions
+
+logger = logging.getLogger("handoff.web")
+
+SECURITY_HEADERS = {
+    # No script at all; styles and images from this origin only; forms post here only.
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _long_date(value: date) -> str:
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def _uk_time(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    local = value.astimezone(LONDON)
+    return f"{local.day} {local:%B %Y} at {local:%H:%M}"
+
+
+def _month_name(value: Month | str) -> str:
+    month = Month.parse(value) if isinstance(value, str) else value
+    return f"{month.first_day():%B %Y}"
+
+
+def _signed(value: int) -> str:
+    return f"+{value}" if value > 0 else ("\u2212" + str(-value) if value < 0 else "0")
+
+
+def _percent(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"+{value:.1f}%" if value > 0 else ("\u2212" + f"{-value:.1f}%" if value < 0 else "0%")
+
+
+environment = Environment(
+    loader=PackageLoader("app.web", "templates"),
+    autoescape=select_autoescape(default=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.filters.update(
+    long_date=_long_date,
+    uk_time=_uk_time,
+    month_name=_month_name,
+    signed=_signed,
+    percent=_percent,
+)
+
+
+def with_headers(request: Request, response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    sessions.write(request, response)
+    return response
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> Response:
+    """A page from `template`, with what every page needs: the signed-in user, the sections
+    they can see, and the CSRF token for its forms."""
+    session = sessions.current(request)
+    page: dict[str, Any] = {
+        "request": request,
+        "user": getattr(request.state, "web_user", None),
+        "csrf_token": session.csrf_token,
+        **(context or {}),
+    }
+    html = environment.get_template(template).render(page)
+    return with_headers(request, HTMLResponse(html, status_code=status))
+
+
+def redirect(request: Request, url: str) -> Response:
+    return with_headers(request, RedirectResponse(url, status_code=303))
+
+
+class SignInRequired(Exception):
+    pass
+
+
+class PageError(Exception):
+    """An error shown as a page: a heading and a sentence saying what to do."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+
+def error_page(request: Request, status: int, title: str, detail: str) -> Response:
+    return render(request, "error.html", {"title": title, "detail": detail}, status=status)
+
+
+_TITLES = {
+    400: "There is a problem with the request",
+    401: "You need to sign in",
+    403: "You cannot see this page",
+    404: "Page not found",
+    405: "There is a problem with the request",
+    409: "This cannot be done yet",
+    422: "There is a problem with the request",
+}
+
+
+class PageRoute(APIRoute):
+    """A route whose errors are pages: sign-in redirects, 4xx pages, never problem+json."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInRequired:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return redirect(request, f"/sign-in?next={quote(target, safe='')}")
+            except PageError as exc:
+                return error_page(request, exc.status, exc.title, exc.detail)
+            except DomainError as exc:
+                title = _TITLES.get(exc.status, "There is a problem")
+                return error_page(request, exc.status, title, exc.detail)
+            except RequestValidationError:
+                return error_page(
+                    request, 400, _TITLES[400], "Check the address or the form and try again."
+                )
+            except HTTPException as exc:
+                title = _TITLES.get(exc.status_code, "There is a problem")
+                return error_page(request, exc.status_code, title, str(exc.detail))
+            except Exception as exc:  # a bug: still a page, and the log says what type
+                logger.error("unhandled page error: %s", type(exc).__name__)
+                return error_page(
+                    request,
+                    500,
+                    "Sorry, there is a problem with the service",
+                    "Try again later.",
+                )
+
+        return page_handler

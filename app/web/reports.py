@@ -1,0 +1,187 @@
+"""Team leaders' pages for the monthly contact-volume report."""
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Query, Request, Response
+from pydantic import ValidationError
+
+from app.core.deps import ClockDep, Routes, Session
+from app.core.errors import Conflict
+from app.core.months import Month
+from app.reports import service
+from app.reports.exports import ReportFormat, attachment
+from app.reports.schemas import MEASURES, PublishRequest
+from app.web import chart
+from app.web.auth import TeamLeaderPage, check_csrf
+from app.web.pages import PageError, PageRoute, redirect, render, with_headers
+
+router = APIRouter(prefix="/reports", route_class=PageRoute, include_in_schema=False)
+
+LISTED_MONTHS = 13  # this month and the twelve before it
+
+
+def _month(text: str) -> Month:
+    try:
+        return Month.parse(text)
+    except ValueError as exc:
+        raise PageError(
+            404, "Page not found", "Months are written like 2026-10. Check the address."
+        ) from exc
+
+
+@router.get("")
+async def list_reports(
+    request: Request,
+    user: TeamLeaderPage,
+    session: Session,
+    clock: ClockDep,
+    month: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    if month:  # the "go to a month" form
+        return redirect(request, f"/reports/{_month(month)}")
+    now = clock.now()
+    # Back twelve months, but not before the service recorded anything: months before it
+    # existed would otherwise all show as overdue.
+    first = await service.first_month_with_records(session)
+    months = [Month.containing(now)]
+    while len(months) < LISTED_MONTHS and first is not None and months[-1] > first:
+        months.append(months[-1].previous())
+    summaries = await service.month_summaries(session, months, now)
+    overdue = [s for s in summaries if s.status == "overdue"]
+    return render(request, "reports.html", {"summaries": summaries, "overdue": overdue})
+
+
+async def _report_page(
+    request: Request,
+    session: Session,
+    routes: Routes,
+    clock: ClockDep,
+    month: Month,
+    version: int | None,
+    *,
+    note: str | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    published: int | None = None,
+) -> Response:
+    now = clock.now()
+    report = await service.build_report(session, routes, month, now=now, version=version)
+    trend = await service.trend(session, routes, month)
+    scale = chart.shared_scale(trend)
+    charts = [
+        (series, chart.svg(series, scale, f"chart-{series.direction[0]}-{series.direction[1]}"))
+        for series in trend
+    ]
+    latest = report.versions[-1] if report.versions else None
+    return render(
+        request,
+        "report.html",
+        {
+            "report": report,
+            "month": month,
+            "last_day": month.next().first_day() - timedelta(days=1),
+            "names": {org: body.short_name for org, body in routes.bodies.items()},
+            "measures": MEASURES,
+            "charts": charts,
+            "series": chart.SERIES,
+            "can_publish": service.has_ended(month, now),
+            "next_version": (latest.version + 1) if latest else 1,
+            "note": note if note is not None else (latest.fluctuation_note if latest else ""),
+            "errors": errors or {},
+            "published": published,
+            "query": f"?version={version}" if version else "",
+        },
+        status=status,
+    )
+
+
+@router.get("/{month}")
+async def report_page(
+    request: Request,
+    month: str,
+    user: TeamLeaderPage,
+    session: Session,
+    routes: Routes,
+    clock: ClockDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    published: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    return await _report_page(
+        request, session, routes, clock, _month(month), version, published=published
+    )
+
+
+@router.get("/{month}/contact-volumes.{extension}")
+async def download(
+    request: Request,
+    month: str,
+    extension: Literal["csv", "xlsx"],
+    user: TeamLeaderPage,
+    session: Session,
+    routes: Routes,
+    clock: ClockDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    report = await service.build_report(
+        session, routes, _month(month), now=clock.now(), version=version
+    )
+    return with_headers(request, attachment(report, ReportFormat(extension)))
+
+
+@router.post("/{month}/publish")
+async def publish(
+    request: Request,
+    month: str,
+    user: TeamLeaderPage,
+    session: Session,
+    routes: Routes,
+    clock: ClockDep,
+    fluctuation_note: Annotated[str, Form(max_length=8000)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    target = _month(month)
+    try:
+        body = PublishRequest(fluctuation_note=fluctuation_note)
+    except ValidationError as exc:
+        kind = exc.errors()[0]["type"]
+        message = {
+            "blank": "Enter the reasons for fluctuations",
+            "string_too_short": "Enter the reasons for fluctuations",
+            "string_too_long": "The reasons for fluctuations must be 4,000 characters or fewer",
+        }.get(kind, "The reasons for fluctuations must not contain control characters")
+        return await _report_page(
+            request,
+            session,
+            routes,
+            clock,
+            target,
+            None,
+            note=fluctuation_note,
+            errors={"fluctuation_note": message},
+            status=422,
+        )
+    try:
+        publication = await service.publish(
+            session,
+            user.principal,
+            routes,
+            target,
+            fluctuation_note=body.fluctuation_note,
+            now=clock.now(),
+        )
+        await session.commit()
+    except Conflict as exc:
+        return await _report_page(
+            request,
+            session,
+            routes,
+            clock,
+            target,
+            None,
+            note=fluctuation_note,
+            errors={"publish": exc.detail},
+            status=409,
+        )
+    return redirect(request, f"/reports/{target}?published={publication.version}")

@@ -1,0 +1,91 @@
+"""The web session: a signed cookie holding the signed-in key's id and a CSRF token.
+
+The cookie holds no secret and no personal data: the key's id is looked up (and its revocation
+checked) on every request. It is HttpOnly and SameSite=Strict, Secure when the settings say
+the service is behind HTTPS, and it lasts until the browser closes or MAX_AGE after sign-in.
+"""
+
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+COOKIE = "handoff_session"
+MAX_AGE_SECONDS = 8 * 60 * 60  # a working day
+_SALT = "handoff.web.session"
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass
+class WebSession:
+    key_id: uuid.UUID | None = None
+    csrf_token: str = field(default_factory=_new_token)
+    changed: bool = False
+
+    def dump(self) -> dict[str, Any]:
+        return {"k": str(self.key_id) if self.key_id else None, "c": self.csrf_token}
+
+    @classmethod
+    def load(cls, data: Any) -> "WebSession | None":
+        if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+            return None
+        try:
+            key_id = uuid.UUID(data["k"]) if data.get("k") else None
+        except (ValueError, TypeError):
+            return None
+        return cls(key_id=key_id, csrf_token=data["c"])
+
+    def csrf_ok(self, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(self.csrf_token, str(token))
+
+
+def _serializer(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(request.app.state.session_secret, salt=_SALT)
+
+
+def current(request: Request) -> WebSession:
+    """The request's session; a new anonymous one (with a CSRF token for the sign-in form)
+    when the cookie is missing, tampered with or expired."""
+    existing = getattr(request.state, "web_session", None)
+    if existing is not None:
+        return existing  # type: ignore[no-any-return]
+    session = None
+    raw = request.cookies.get(COOKIE)
+    if raw:
+        try:
+            session = WebSession.load(_serializer(request).loads(raw, max_age=MAX_AGE_SECONDS))
+        except BadSignature:  # also covers SignatureExpired
+            session = None
+    if session is None:
+        session = WebSession(changed=True)
+    request.state.web_session = session
+    return session
+
+
+def renew(request: Request, key_id: uuid.UUID | None) -> WebSession:
+    """A fresh session (new CSRF token) for a sign-in or sign-out: nothing carries over."""
+    session = WebSession(key_id=key_id, changed=True)
+    request.state.web_session = session
+    return session
+
+
+def write(request: Request, response: Response) -> None:
+    """Set the cookie on `response` if the session is new or changed in this request."""
+    session: WebSession | None = getattr(request.state, "web_session", None)
+    if session is None or not session.changed:
+        return
+    response.set_cookie(
+        COOKIE,
+        _serializer(request).dumps(session.dump()),
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.secure_cookies,
+        path="/",
+    )

@@ -1,0 +1,437 @@
+"""The monthly contact-volume report through the API: a month of contacts recorded by advisers,
+then read by team leaders of both bodies as JSON, CSV and XLSX, and published."""
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import openpyxl
+import pytest
+from sqlalchemy import event, text
+
+from app.core.clock import FixedClock
+from app.core.months import Month
+from app.reports import service
+from app.reports.schemas import MEASURES
+from tests.conftest import Key
+from tests.events import Contacts
+from tests.helpers import assert_problem
+
+OCT = "2026-10"
+
+
+def at(text_: str) -> datetime:
+    return datetime.fromisoformat(text_).replace(tzinfo=UTC)
+
+
+@pytest.fixture
+def contacts(client, clock: FixedClock) -> Contacts:  # type: ignore[no-untyped-def]
+    return Contacts(client, clock)
+
+
+async def record_october(contacts: Contacts, cqc: Key, lgsco: Key) -> None:
+    """September: CQC 2 warm transfers, LGSCO 1 call back. October: more of everything."""
+    await contacts.connected(cqc, "lgsco", at("2026-09-03T10:00:00"))
+    await contacts.connected(cqc, "lgsco", at("2026-09-30T22:30:00"))  # 23:30 in London
+    await contacts.callback(lgsco, "cqc", at("2026-09-15T11:00:00"), "high_call_volume")
+
+    # 30 September 23:30 UTC is 1 October 00:30 in London: October.
+    await contacts.connected(cqc, "lgsco", at("2026-09-30T23:30:00"))
+    await contacts.connected(cqc, "lgsco", at("2026-10-05T09:00:00"))
+    await contacts.connected(cqc, "lgsco", at("2026-10-20T14:00:00"))
+    await contacts.callback(cqc, "lgsco", at("2026-10-06T09:30:00"), "wait_threshold_exceeded")
+    await contacts.callback(cqc, "lgsco", at("2026-10-07T09:30:00"), "high_call_volume")
+    await contacts.signpost(cqc, "lgsco", at("2026-10-08T12:00:00"))
+    await contacts.signpost(cqc, "lgsco", at("2026-10-09T12:00:00"))
+    await contacts.waiting(cqc, "lgsco", at("2026-10-10T12:00:00"))  # never counted
+
+    await contacts.connected(lgsco, "cqc", at("2026-10-12T10:00:00"))
+    await contacts.connected(lgsco, "cqc", at("2026-10-13T10:00:00"))
+    await contacts.callback(lgsco, "cqc", at("2026-10-14T10:00:00"), "high_call_volume")
+    await contacts.signpost(lgsco, "cqc", at("2026-10-15T10:00:00"))
+    # 31 October 23:30 UTC is still 31 October in London (GMT from 25 October).
+    await contacts.signpost(lgsco, "cqc", at("2026-10-31T23:30:00"))
+
+    await contacts.feedback(cqc, "lgsco", at("2026-10-16T10:00:00"))
+    await contacts.feedback(
+        lgsco, "cqc", at("2026-10-17T10:00:00"), reason_for_contact='=HYPERLINK("http://x")'
+    )
+
+    # November: not in October's report.
+    await contacts.signpost(cqc, "lgsco", at("2026-11-01T00:30:00"))
+
+
+EXPECTED_CQC_TO_LGSCO = {
+    "warm_transfers_connected": 3,
+    "callbacks_wait_threshold_exceeded": 1,
+    "callbacks_high_call_volume": 1,
+    "callback_requests": 2,
+    "signposts": 2,
+    "total_contacts": 7,
+}
+EXPECTED_LGSCO_TO_CQC = {
+    "warm_transfers_connected": 2,
+    "callbacks_wait_threshold_exceeded": 0,
+    "callbacks_high_call_volume": 1,
+    "callback_requests": 1,
+    "signposts": 2,
+    "total_contacts": 5,
+}
+
+
+async def test_both_bodies_team_leaders_read_one_report_in_json_csv_and_xlsx(
+    client,
+    clock: FixedClock,
+    contacts: Contacts,
+    cqc_agent: Key,
+    lgsco_agent: Key,
+    cqc_leader: Key,
+    lgsco_leader: Key,
+) -> None:
+    await record_october(contacts, cqc_agent, lgsco_agent)
+    clock.set(at("2026-11-05T09:00:00"))
+
+    response = await client.get(f"/v1/reports/contact-volumes/{OCT}", headers=cqc_leader.headers)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["month"] == OCT and report["previous_month"] == "2026-09"
+    assert report["due_date"] == "2026-11-13"
+    assert report["status"] == "due"
+    assert report["figures_source"] == "live" and report["publication"] is None
+    assert report["period"] == {
+        "starts_at": "2026-09-30T23:00:00Z",
+        "ends_at": "2026-11-01T00:00:00Z",
+        "time_zone": "Europe/London",
+    }
+
+    cqc_lgsco, lgsco_cqc = report["directions"]
+    assert (cqc_lgsco["from_org"], cqc_lgsco["to_org"], cqc_lgsco["label"]) == (
+        "cqc",
+        "lgsco",
+        "CQC to LGSCO",
+    )
+    assert cqc_lgsco["this_month"] == EXPECTED_CQC_TO_LGSCO
+    assert lgsco_cqc["this_month"] == EXPECTED_LGSCO_TO_CQC
+    assert cqc_lgsco["previous_month"]["warm_transfers_connected"] == 2
+    assert cqc_lgsco["change"]["warm_transfers_connected"] == {"absolute": 1, "percent": 50.0}
+    # No division by zero: nothing the month before gives no percentage.
+    assert cqc_lgsco["change"]["signposts"] == {"absolute": 2, "percent": None}
+    assert lgsco_cqc["change"]["callback_requests"] == {"absolute": 0, "percent": 0.0}
+    assert report["totals"]["this_month"]["total_contacts"] == 12
+    assert report["totals"]["previous_month"]["total_contacts"] == 3
+    assert report["totals"]["change"]["total_contacts"] == {"absolute": 9, "percent": 300.0}
+
+    feedback = {(g["from_org"], g["about_org"]): g for g in report["feedback"]}
+    assert feedback[("cqc", "lgsco")]["count"] == 1
+    item = feedback[("cqc", "lgsco")]["items"][0]
+    assert item["case_references"] == ["CAS-1/2"]
+    assert item["correct_advice"] == "The Ombudsman looks at fees complaints"
+    assert item["mailbox"] == "intakemanagers@lgo.org.uk"
+    assert "Ada" not in response.text and "7911" not in response.text  # no caller data
+
+    # The other body's team leader sees the same single report.
+    other = await client.get(f"/v1/reports/contact-volumes/{OCT}", headers=lgsco_leader.headers)
+    assert other.json() == report
+
+    # CSV, by Accept or by ?format=, has the same figures.
+    by_accept = await client.get(
+        f"/v1/reports/contact-volumes/{OCT}", headers={**cqc_leader.headers, "Accept": "text/csv"}
+    )
+    by_query = await client.get(
+        f"/v1/reports/contact-volumes/{OCT}?format=csv", headers=cqc_leader.headers
+    )
+    assert by_accept.status_code == 200 and by_accept.text == by_query.text
+    assert by_accept.headers["content-type"].startswith("text/csv")
+    assert 'filename="contact-volumes-2026-10.csv"' in by_accept.headers["content-disposition"]
+    assert figures_from_rows(list(csv.reader(io.StringIO(by_accept.text)))) == figures_of(report)
+
+    xlsx = await client.get(
+        f"/v1/reports/contact-volumes/{OCT}?format=xlsx", headers=cqc_leader.headers
+    )
+    assert xlsx.status_code == 200
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+    rows = [[cell.value for cell in row] for row in book["Contact volumes"].iter_rows()]
+    assert figures_from_rows(rows) == figures_of(report)
+    feedback_rows = list(book["Feedback"].iter_rows(values_only=True))
+    assert len(feedback_rows) == 3
+    # Text that looks like a formula stays text.
+    cell = next(
+        c
+        for row in book["Feedback"].iter_rows()
+        for c in row
+        if c.value == '=HYPERLINK("http://x")'
+    )
+    assert cell.data_type == "s"
+
+
+def figures_of(report: dict) -> dict[tuple[str, str, str], tuple]:  # type: ignore[type-arg]
+    """(from, to, measure) -> (this month, previous month, change, percent) from the JSON."""
+    out = {}
+    sets = [(d["from_org"], d["to_org"], d) for d in report["directions"]]
+    sets.append(("all", "all", report["totals"]))
+    for from_org, to_org, figures in sets:
+        for measure, _ in MEASURES:
+            change = figures["change"][measure]
+            out[(from_org, to_org, measure)] = (
+                figures["this_month"][measure],
+                figures["previous_month"][measure],
+                change["absolute"],
+                change["percent"],
+            )
+    return out
+
+
+def figures_from_rows(rows: list[list]) -> dict[tuple[str, str, str], tuple]:  # type: ignore[type-arg]
+    header, *body = rows
+    out = {}
+    for row in body:
+        values = dict(zip(header, row, strict=True))
+
+        def number(value, kind=int):  # type: ignore[no-untyped-def]
+            return None if value in ("", None) else kind(value)
+
+        out[(values["from_org"], values["to_org"], values["measure"])] = (
+            number(values["this_month"]),
+            number(values["previous_month"]),
+            number(values["change"]),
+            number(values["change_percent"], float),
+        )
+    return out
+
+
+async def test_month_boundaries_are_london_calendar_months(
+    client, clock: FixedClock, contacts: Contacts, cqc_agent: Key, cqc_leader: Key
+) -> None:
+    # 23:30 UTC on 31 May is 00:30 on 1 June in British Summer Time.
+    await contacts.signpost(cqc_agent, "lgsco", at("2026-05-31T22:59:59"))
+    await contacts.signpost(cqc_agent, "lgsco", at("2026-05-31T23:30:00"))
+    clock.set(at("2026-07-01T12:00:00"))
+    may = (
+        await client.get("/v1/reports/contact-volumes/2026-05", headers=cqc_leader.headers)
+    ).json()
+    june = (
+        await client.get("/v1/reports/contact-volumes/2026-06", headers=cqc_leader.headers)
+    ).json()
+    assert may["directions"][0]["this_month"]["signposts"] == 1
+    assert june["directions"][0]["this_month"]["signposts"] == 1
+    assert june["directions"][0]["previous_month"]["signposts"] == 1
+
+
+async def test_status_moves_from_open_to_due_to_overdue_and_published(
+    client, clock: FixedClock, cqc_leader: Key, lgsco_leader: Key
+) -> None:
+    async def status() -> dict:  # type: ignore[type-arg]
+        response = await client.get(
+            f"/v1/reports/contact-volumes/{OCT}", headers=cqc_leader.headers
+        )
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    clock.set(at("2026-10-31T23:59:00"))  # still October in London
+    assert (await status())["status"] == "open"
+    refused = await client.post(
+        f"/v1/reports/contact-volumes/{OCT}/publish",
+        json={"fluctuation_note": "Too early"},
+        headers=cqc_leader.headers,
+    )
+    assert_problem(refused, 409, "month_not_ended")
+
+    clock.set(at("2026-11-13T23:59:00"))  # the due date, in London
+    assert (await status())["status"] == "due"
+    clock.set(at("2026-11-14T00:00:00"))
+    assert (await status())["status"] == "overdue"
+
+    published = await client.post(
+        f"/v1/reports/contact-volumes/{OCT}/publish",
+        json={"fluctuation_note": "Fewer calls during the half-term week."},
+        headers=lgsco_leader.headers,
+    )
+    assert published.status_code == 201, published.text
+    publication = published.json()
+    assert publication["version"] == 1
+    assert publication["on_time"] is False
+    assert publication["published_by"] == {
+        "key_id": str(lgsco_leader.id),
+        "org": "lgsco",
+        "name": "lgsco intake team leader",
+    }
+    report = await status()
+    assert report["status"] == "published"
+    assert report["published_on_time"] is False
+    assert report["publication"]["fluctuation_note"] == "Fewer calls during the half-term week."
+
+
+async def test_publishing_freezes_figures_and_keeps_every_version(
+    client, clock: FixedClock, contacts: Contacts, cqc_agent: Key, cqc_leader: Key
+) -> None:
+    await contacts.connected(cqc_agent, "lgsco", at("2026-10-05T09:00:00"))
+    clock.set(at("2026-11-02T10:00:00"))
+    first = await client.post(
+        f"/v1/reports/contact-volumes/{OCT}/publish",
+        json={"fluctuation_note": "First look."},
+        headers=cqc_leader.headers,
+    )
+    assert first.status_code == 201, first.text
+    assert first.json()["on_time"] is True
+
+    # A signpost recorded late, back-dated into October.
+    await contacts.signpost(cqc_agent, "lgsco", at("2026-10-30T10:00:00"))
+    clock.set(at("2026-11-03T10:00:00"))
+    report = (
+        await client.get(f"/v1/reports/contact-volumes/{OCT}", headers=cqc_leader.headers)
+    ).json()
+    assert report["figures_source"] == "published"
+    assert report["directions"][0]["this_month"]["signposts"] == 0  # frozen
+    assert report["live_figures_differ"] is True
+
+    second = await client.post(
+        f"/v1/reports/contact-volumes/{OCT}/publish",
+        json={"fluctuation_note": "With the late signpost."},
+        headers=cqc_leader.headers,
+    )
+    assert second.json()["version"] == 2
+    report = (
+        await client.get(f"/v1/reports/contact-volumes/{OCT}", headers=cqc_leader.headers)
+    ).json()
+    assert report["publication"]["version"] == 2
+    assert report["directions"][0]["this_month"]["signposts"] == 1
+    assert report["live_figures_differ"] is False
+    assert report["published_on_time"] is True
+    assert [v["version"] for v in report["versions"]] == [1, 2]
+
+    v1 = await client.get(
+        f"/v1/reports/contact-volumes/{OCT}/versions/1?format=csv", headers=cqc_leader.headers
+    )
+    assert v1.status_code == 200
+    assert 'filename="contact-volumes-2026-10-v1.csv"' in v1.headers["content-disposition"]
+    assert "cqc,lgsco,signposts,Signposts,0," in v1.text
+    v1_json = (
+        await client.get(
+            f"/v1/reports/contact-volumes/{OCT}/versions/1", headers=cqc_leader.headers
+        )
+    ).json()
+    assert v1_json["publication"]["fluctuation_note"] == "First look."
+    missing = await client.get(
+        f"/v1/reports/contact-volumes/{OCT}/versions/3", headers=cqc_leader.headers
+    )
+    assert_problem(missing, 404, "report_version_not_found")
+
+
+async def test_only_team_leaders_read_or_publish(
+    client, clock: FixedClock, cqc_agent: Key, cqc_leader: Key
+) -> None:
+    clock.set(at("2026-11-02T10:00:00"))
+    url = f"/v1/reports/contact-volumes/{OCT}"
+    assert_problem(await client.get(url, headers=cqc_agent.headers), 403, "insufficient_role")
+    assert_problem(
+        await client.post(
+            f"{url}/publish", json={"fluctuation_note": "x"}, headers=cqc_agent.headers
+        ),
+        403,
+        "insufficient_role",
+    )
+    assert_problem(await client.get(url), 401, "unauthenticated")
+    blank = assert_problem(
+        await client.post(
+            f"{url}/publish", json={"fluctuation_note": " "}, headers=cqc_leader.headers
+        ),
+        422,
+        "blank",
+    )
+    assert blank["errors"] == [
+        {"field": "fluctuation_note", "code": "blank", "message": "must not be blank"}
+    ]
+    assert_problem(
+        await client.post(f"{url}/publish", json={}, headers=cqc_leader.headers),
+        422,
+        "validation_error",
+    )
+
+
+@pytest.mark.parametrize("month", ["2026-13", "2026-1", "october", "2026-10-01"])
+async def test_a_month_must_be_written_yyyy_mm(client, cqc_leader: Key, month: str) -> None:
+    response = await client.get(f"/v1/reports/contact-volumes/{month}", headers=cqc_leader.headers)
+    assert_problem(response, 422, "invalid_month")
+
+
+async def test_an_unknown_format_is_refused(client, cqc_leader: Key) -> None:
+    response = await client.get(
+        f"/v1/reports/contact-volumes/{OCT}?format=pdf", headers=cqc_leader.headers
+    )
+    assert_problem(response, 422, "validation_error")
+    # An Accept the report cannot give falls back to JSON.
+    response = await client.get(
+        f"/v1/reports/contact-volumes/{OCT}", headers={**cqc_leader.headers, "Accept": "text/html"}
+    )
+    assert response.headers["content-type"] == "application/json"
+
+
+async def test_figures_do_not_change_when_personal_data_is_purged(
+    app,
+    client,
+    clock: FixedClock,
+    contacts: Contacts,
+    cqc_agent: Key,
+    lgsco_agent: Key,
+    cqc_leader: Key,
+) -> None:
+    await record_october(contacts, cqc_agent, lgsco_agent)
+    clock.set(at("2026-11-05T09:00:00"))
+    url = f"/v1/reports/contact-volumes/{OCT}?format=csv"
+    before = (await client.get(url, headers=cqc_leader.headers)).text
+    async with app.state.engine.begin() as connection:
+        await connection.execute(text("DELETE FROM caller_details"))
+        await connection.execute(
+            text("UPDATE callback_requests SET personal_data_purged_at = created_at")
+        )
+    assert (await client.get(url, headers=cqc_leader.headers)).text == before
+
+
+async def test_counts_are_grouped_in_sql_and_never_touch_caller_details(
+    app,
+    client,
+    clock: FixedClock,
+    contacts: Contacts,
+    cqc_agent: Key,
+    lgsco_agent: Key,
+    cqc_leader: Key,
+) -> None:
+    await record_october(contacts, cqc_agent, lgsco_agent)
+    clock.set(at("2026-11-05T09:00:00"))
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        response = await client.get(
+            f"/v1/reports/contact-volumes/{OCT}", headers=cqc_leader.headers
+        )
+    finally:
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", capture)
+    assert response.status_code == 200
+    sql = [s.lower() for s in statements]
+    assert not any("caller_details" in s for s in sql)
+    counting = [s for s in sql if "from transfers" in s or "from signposts" in s]
+    assert len(counting) == 1, counting  # one statement: both tables, both months
+    assert "group by" in counting[0] and "union all" in counting[0]
+    assert "outcome_at >=" in counting[0] and "signposted_at >=" in counting[0]
+
+
+async def test_the_counting_statement_can_use_the_time_indexes(app, is_postgres: bool) -> None:
+    if not is_postgres:
+        pytest.skip("index plans are checked on PostgreSQL")
+    month = Month(2026, 10)
+    statement = service.contact_counts_statement(
+        [month.previous().utc_range()[0], *month.utc_range()]
+    )
+    async with app.state.engine.connect() as connection:
+        await connection.execute(text("SET enable_seqscan = off"))
+        compiled = statement.compile(
+            app.state.engine.sync_engine, compile_kwargs={"literal_binds": True}
+        )
+        plan = "\n".join(row[0] for row in await connection.execute(text(f"EXPLAIN {compiled}")))
+    assert "ix_transfers_outcome_at" in plan, plan
+    assert "ix_signposts_signposted_at" in plan, plan
