@@ -9,6 +9,7 @@ from app.callbacks.endpoints import router as callbacks_router
 from app.core.clock import Clock
 from app.core.database import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.observability import install_request_context
 from app.core.settings import Settings, get_settings
 from app.feedback.endpoints import router as feedback_router
 from app.health.endpoints import router as health_router
@@ -64,4 +65,7 @@ def create_app(
         keys_router,
     ):
         app.include_router(router)
+
+    # Operations: request id, access log and metrics around everything, error pages included.
+    install_request_context(app)
     return app
