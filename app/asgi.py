@@ -1,5 +1,11 @@
-"""The ASGI entry point for uvicorn: `uvicorn app.asgi:app`."""
+"""The ASGI entry point for uvicorn: `uvicorn app.asgi:app` (what `handoff serve` runs).
 
+Each worker process imports this module, so logging is configured here, per process.
+"""
+
+from app.core.observability import configure_logging
+from app.core.settings import get_settings
 from app.main import create_app
 
+configure_logging(get_settings())
 app = create_app()

@@ -1,7 +1,14 @@
-"""`handoff`: the one command line for operators. Exit codes: 0 ok, 1 failed, 2 bad usage."""
+"""`handoff`: the one command line for operators. Exit codes: 0 ok, 1 failed, 2 bad usage.
+
+Every configuration value comes from HANDOFF_* environment variables (see
+docs/OPERATIONS.md); `serve`'s options can be given either way.
+"""
 
 import asyncio
 import json
+import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +21,12 @@ from app.core.database import make_engine, make_sessionmaker
 from app.core.settings import get_settings
 
 cli = typer.Typer(
-    help="handoff: warm transfers and call backs between two public bodies.", no_args_is_help=True
+    help="handoff: warm transfers and call backs between two public bodies.",
+    no_args_is_help=True,
+    # A failure prints a plain traceback and exits 1; local variables (which can hold
+    # secrets or a caller's details) are never printed.
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
 )
 keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
@@ -37,11 +49,18 @@ def migrate(revision: str = "head") -> None:
 
 @cli.command()
 def serve(
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    workers: Annotated[int, typer.Option(min=1)] = 1,
+    host: Annotated[
+        str, typer.Option(envvar="HANDOFF_HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="HANDOFF_PORT", help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, envvar="HANDOFF_WORKERS", help="Worker processes (each with its own pool)."
+        ),
+    ] = 1,
 ) -> None:
-    """Run the HTTP service with uvicorn."""
+    """Run the HTTP service with uvicorn (migrations are not run: use `handoff migrate`)."""
     import uvicorn
 
     if workers > 1 and not get_settings().session_secret:
@@ -51,7 +70,42 @@ def serve(
             err=True,
         )
 
-    uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, proxy_headers=True)
+    from app.core.observability import configure_logging
+
+    configure_logging(get_settings())
+    metrics_dir, made_here = _prepare_metrics_dir(workers)
+    try:
+        uvicorn.run(
+            "app.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            access_log=False,  # the app writes its own, without query strings
+            log_config=None,  # the app configures logging (HANDOFF_LOG_FORMAT, _LOG_LEVEL)
+        )
+    finally:
+        if made_here and metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _prepare_metrics_dir(workers: int) -> tuple[str | None, bool]:
+    """Switch on prometheus-client's multiprocess mode for several workers.
+
+    Uses PROMETHEUS_MULTIPROC_DIR when set (emptied of the last run's files, as the client
+    requires), else makes a temporary folder when there is more than one worker.
+    """
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        for stale in Path(path).glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return path, False
+    if workers == 1:
+        return None, False
+    path = tempfile.mkdtemp(prefix="handoff-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path  # inherited by the worker processes
+    return path, True
 
 
 async def _create_key(org: str, role: Role, name: str) -> tuple[str, str]:

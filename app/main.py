@@ -9,6 +9,7 @@ from app.callbacks.endpoints import router as callbacks_router
 from app.core.clock import Clock
 from app.core.database import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.observability import install_request_context
 from app.core.settings import Settings, get_settings
 from app.feedback.endpoints import router as feedback_router
 from app.health.endpoints import router as health_router
@@ -68,4 +69,7 @@ def create_app(
     ):
         app.include_router(router)
     install_web(app, settings)
+
+    # Operations: request id, access log and metrics around everything, error pages included.
+    install_request_context(app)
     return app

@@ -8,6 +8,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.callbacks.models import CallbackRequest, CallerDetails
+from app.core import metrics
 from app.core.auth import Principal
 from app.core.errors import NotFound
 from app.core.months import Month
@@ -62,6 +63,7 @@ def create_callback_request(
         domain=message_id_domain,
         callback_request_id=callback.id,
     )
+    metrics.callback_request_created(callback.from_org, callback.to_org)
     return callback
 
 

@@ -1,11 +1,15 @@
+import logging
+
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
+from app.core import metrics
 from app.core.errors import problem
 from app.core.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
+logger = logging.getLogger("handoff.metrics")
 
 
 @router.get("/healthz", operation_id="healthz")
@@ -33,3 +37,15 @@ async def readyz(request: Request) -> JSONResponse:
             f"The schema is at {current}, the code expects {head}: run 'handoff migrate'.",
         )
     return JSONResponse({"status": "ready", "revision": current})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(request: Request) -> Response:
+    """Prometheus text format. Block it at the load balancer: it is for the scraper."""
+    extra = []
+    try:
+        async with request.app.state.sessionmaker() as session:
+            extra = await metrics.outbox_families(session, request.app.state.clock.now())
+    except Exception as exc:  # the process's own metrics are still worth serving
+        logger.warning("outbox metrics unavailable", extra={"exc_type": type(exc).__name__})
+    return Response(metrics.render(extra), media_type=metrics.CONTENT_TYPE)

@@ -1,0 +1,150 @@
+"""Prometheus metrics: the counters and histograms the code updates, and the /metrics text.
+
+Labels never carry personal data or raw paths: a route is its template
+(`/v1/transfers/{transfer_id}`), an org is a body's code.
+
+With several worker processes (`handoff serve --workers N`) each process counts on its own;
+prometheus-client's multiprocess mode, switched on by the PROMETHEUS_MULTIPROC_DIR
+environment variable (set before the processes start), sums them so that any worker
+answers a scrape with the totals of all. `handoff serve` sets it for itself when it starts
+more than one worker and the variable is unset.
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+UNMATCHED_ROUTE = "unmatched"  # requests no route answers: never their raw path
+
+# The *_created series double what is scraped and say nothing an operator asks about.
+disable_created_metrics()
+
+HTTP_REQUESTS = Counter(
+    "handoff_http_requests_total",
+    "HTTP requests answered, by method, route template and status code.",
+    ["method", "route", "status"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "handoff_http_request_duration_seconds",
+    "Time from receiving a request to sending the end of its response.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+CALLBACK_REQUESTS_CREATED = Counter(
+    "handoff_callback_requests_created_total",
+    "Call back requests created, by the body asking and the body asked.",
+    ["from_org", "to_org"],
+)
+OUTBOX_DELIVERIES = Counter(
+    "handoff_outbox_deliveries_total",
+    "Outbox delivery attempts by result: sent, retry (failed, will be tried again) or dead "
+    "(failed for the last time).",
+    ["result"],
+)
+REPORT_GENERATION = Histogram(
+    "handoff_report_generation_seconds",
+    "Time taken to build a report, by report.",
+    ["report"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+
+DELIVERY_RESULTS = ("sent", "retry", "dead")
+for _result in DELIVERY_RESULTS:
+    # Present at zero from the start, so that rate() and alerts see the series.
+    OUTBOX_DELIVERIES.labels(result=_result)
+
+# Statuses of an outbox message that is still waiting to be sent.
+OUTBOX_WAITING = ("pending", "retrying")
+
+
+def callback_request_created(from_org: str, to_org: str) -> None:
+    CALLBACK_REQUESTS_CREATED.labels(from_org=from_org, to_org=to_org).inc()
+
+
+def record_delivery(result: str) -> None:
+    """Count one delivery attempt; `result` is one of DELIVERY_RESULTS."""
+    if result not in DELIVERY_RESULTS:
+        raise ValueError(f"unknown delivery result {result!r}")
+    OUTBOX_DELIVERIES.labels(result=result).inc()
+
+
+@contextmanager
+def time_report(report: str) -> Iterator[None]:
+    """`with time_report("due_dates"): ...` observes how long the block took."""
+    with REPORT_GENERATION.labels(report=report).time():
+        yield
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class _Snapshot(Collector):
+    """Metric families computed at scrape time (from the database), served once."""
+
+    def __init__(self, families: list[GaugeMetricFamily]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._families
+
+
+class _ProcessRegistry(Collector):
+    """This process's own metrics (single-process mode)."""
+
+    def collect(self) -> Iterator[object]:  # type: ignore[override]
+        yield from REGISTRY.collect()
+
+
+async def outbox_families(session: AsyncSession, now: datetime) -> list[GaugeMetricFamily]:
+    """Pending outbox messages and the age of the oldest, queried from the shared table."""
+    from app.outbox.models import OutboxMessage
+
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(OutboxMessage.created_at)).where(
+                OutboxMessage.status.in_(OUTBOX_WAITING)
+            )
+        )
+    ).one()
+    age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    return [
+        GaugeMetricFamily(
+            "handoff_outbox_pending_messages",
+            "Outbox messages waiting to be sent (pending or retrying).",
+            value=count,
+        ),
+        GaugeMetricFamily(
+            "handoff_outbox_oldest_pending_age_seconds",
+            "Age of the oldest outbox message still waiting to be sent; 0 when none is.",
+            value=age,
+        ),
+    ]
+
+
+def render(extra: list[GaugeMetricFamily]) -> bytes:
+    """The Prometheus text: every process's metrics (or this one's), plus `extra`."""
+    registry = CollectorRegistry(auto_describe=False)
+    path = multiprocess_dir()
+    if path:
+        multiprocess.MultiProcessCollector(registry, path=path)
+    else:
+        registry.register(_ProcessRegistry())
+    registry.register(_Snapshot(extra))
+    return generate_latest(registry)
