@@ -1,5 +1,6 @@
 """create_app(): the application, its routers, error handlers and shared state."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,7 @@ from app.core.settings import Settings, get_settings
 from app.feedback.endpoints import router as feedback_router
 from app.health.endpoints import router as health_router
 from app.keys.endpoints import router as keys_router
+from app.outbox.worker import OutboxWorker
 from app.protocol.endpoints import router as protocol_router
 from app.protocol.routes import RouteTable, load_table
 from app.signposts.endpoints import router as signposts_router
@@ -38,7 +40,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        worker_task = None
+        if settings.outbox_worker_enabled:
+            # Its own sessions from the app's engine; requests only ever write outbox rows.
+            worker = OutboxWorker(
+                app.state.sessionmaker, settings, app.state.routes, app.state.clock
+            )
+            worker_task = asyncio.create_task(worker.run(stop), name="outbox-worker")
         yield
+        if worker_task is not None:
+            stop.set()
+            await worker_task
         await app.state.engine.dispose()
 
     app = FastAPI(
