@@ -4,7 +4,7 @@ import asyncio
 import json
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -12,12 +12,7 @@ from app.core.auth import Role
 from app.core.clock import Clock
 from app.core.database import make_engine, make_sessionmaker
 from app.core.settings import get_settings
-from app.outbox.models import DeliveryStatus
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    from app.outbox.worker import OutboxWorker
+from app.outbox.cli import outbox_cli
 
 cli = typer.Typer(
     help="handoff: warm transfers and call backs between two public bodies.", no_args_is_help=True
@@ -26,7 +21,6 @@ keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(openapi_cli, name="openapi")
-outbox_cli = typer.Typer(help="Deliver and inspect outgoing email.", no_args_is_help=True)
 cli.add_typer(outbox_cli, name="outbox")
 
 DEFAULT_OPENAPI = Path("openapi/openapi.json")
@@ -150,106 +144,6 @@ def openapi_export(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(openapi_document(), encoding="utf-8")
     typer.echo(f"wrote {output}")
-
-
-def _outbox_worker(engine: "AsyncEngine") -> "OutboxWorker":
-    from app.outbox.worker import OutboxWorker
-    from app.protocol.routes import load_table
-
-    settings = get_settings()
-    return OutboxWorker(
-        make_sessionmaker(engine), settings, load_table(settings.routes_file), Clock()
-    )
-
-
-@outbox_cli.command("work")
-def outbox_work() -> None:
-    """Deliver email until stopped (Ctrl-C or SIGTERM); `serve` also does this by default."""
-    import signal
-
-    async def run() -> None:
-        engine = make_engine(get_settings().database_url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await _outbox_worker(engine).run(stop)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
-
-
-@outbox_cli.command("drain")
-def outbox_drain() -> None:
-    """Try every message that is due now once, report, and exit (1 if any is still unsent)."""
-
-    async def run() -> dict[DeliveryStatus, int]:
-        engine = make_engine(get_settings().database_url)
-        try:
-            return dict(await _outbox_worker(engine).drain())
-        finally:
-            await engine.dispose()
-
-    outcomes = asyncio.run(run())
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "nothing due"
-    typer.echo(summary)
-    if any(status != "sent" for status in outcomes):
-        raise typer.Exit(1)
-
-
-@outbox_cli.command("list")
-def outbox_list(
-    status: Annotated[DeliveryStatus | None, typer.Option(help="Only messages in this state.")] = (
-        None
-    ),
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-) -> None:
-    """Newest messages first: id, state, attempts, last error, recipient, record it is for."""
-    from app.outbox import service
-
-    async def run() -> None:
-        engine = make_engine(get_settings().database_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                for m in await service.list_messages(session, status=status, limit=limit):
-                    record = m.callback_request_id or m.feedback_id
-                    when = m.sent_at or m.next_attempt_at
-                    typer.echo(
-                        f"{m.id}  {m.status:<8} {m.attempts:>2}  {m.last_error_code or '-':<20} "
-                        f"{when:%Y-%m-%d %H:%M:%S}Z  {m.kind:<16} {record}  {m.to_address}"
-                    )
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
-
-
-@outbox_cli.command("retry")
-def outbox_retry(
-    message_id: Annotated[
-        uuid.UUID, typer.Argument(help="Outbox id, or the call back request's or feedback's id.")
-    ],
-) -> None:
-    """Queue a dead or retrying message again, due now, with all its attempts."""
-    from app.core.errors import DomainError
-    from app.outbox import service
-
-    async def run() -> uuid.UUID:
-        engine = make_engine(get_settings().database_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                return (await service.retry(session, message_id, now=Clock().now())).id
-        finally:
-            await engine.dispose()
-
-    try:
-        outbox_id = asyncio.run(run())
-    except DomainError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(f"queued {outbox_id}")
 
 
 @cli.command()

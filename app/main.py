@@ -1,6 +1,7 @@
 """create_app(): the application, its routers, error handlers and shared state."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -51,7 +52,9 @@ def create_app(
         yield
         if worker_task is not None:
             stop.set()
-            await worker_task
+            # A send cut short stays claimed until its lease expires, then goes again.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(worker_task, settings.smtp_timeout_seconds + 5)
         await app.state.engine.dispose()
 
     app = FastAPI(

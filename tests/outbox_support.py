@@ -20,7 +20,7 @@ from app.core.settings import Settings
 from app.outbox.backends import EmailBackend
 from app.outbox.worker import OutboxWorker
 from tests.conftest import Key
-from tests.helpers import CALLER, to_cqc, to_lgsco
+from tests.helpers import CALLER, failure, to_cqc, to_lgsco
 
 APPROVED = Path(__file__).with_name("approved")
 
@@ -149,7 +149,7 @@ async def request_callback(
     reference: str | None = None,
 ) -> uuid.UUID:
     """A transfer that failed because lines were busy: the API stores a call back request."""
-    outcome = {"status": "failed", "reason": "high_call_volume", "caller": caller or CALLER}
+    outcome = {"status": "failed", **failure("high_call_volume", caller=caller or CALLER)}
     if key.org == "cqc":
         body = to_lgsco(clock.now(), outcome=outcome)
         if reference:

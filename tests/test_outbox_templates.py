@@ -2,6 +2,7 @@
 the greeting by UK time, headers that carry no caller data, and nothing sent once the caller's
 details are purged."""
 
+import shutil
 import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -26,7 +27,7 @@ from app.outbox.rendering import Renderer, greeting
 from app.protocol.routes import RouteTable, load_table
 from app.transfers.schemas import Caller
 from tests.conftest import Key
-from tests.helpers import to_lgsco
+from tests.helpers import failure, to_lgsco
 from tests.outbox_support import (
     approval_copy,
     assert_approved,
@@ -178,9 +179,7 @@ async def test_caller_text_that_could_break_a_message_is_refused_at_the_api(
     client, clock: FixedClock, cqc_agent: Key, bad: str
 ) -> None:
     caller = {"name": "Ada", "contact_number": "07911 123456", "provider": bad}
-    body = to_lgsco(
-        clock.now(), outcome={"status": "failed", "reason": "high_call_volume", "caller": caller}
-    )
+    body = to_lgsco(clock.now(), outcome={"status": "failed", **failure(caller=caller)})
     response = await client.post("/v1/transfers", json=body, headers=cqc_agent.headers)
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "invalid_characters"
@@ -371,3 +370,25 @@ def test_file_backend_names_each_message_by_its_stable_message_id(tmp_path: Path
     message["Message-ID"] = "<0f9c7c9e-2f55-4b47-9a53-0d2b8e6a1e01@example.org>"
     path = FileBackend(tmp_path).path_for(message)
     assert path == tmp_path / "0f9c7c9e-2f55-4b47-9a53-0d2b8e6a1e01.eml"
+
+
+async def test_a_template_that_fails_to_render_is_retried_not_lost(
+    client, app, settings: Settings, clock: FixedClock, cqc_agent: Key, tmp_path: Path
+) -> None:
+    broken = tmp_path / "templates"
+    shutil.copytree(settings.email_templates_dir, broken)
+    (broken / "callback_request.txt").write_text("{{ no_such_value }}\n", encoding="utf-8")
+    callback_id = await request_callback(client, cqc_agent, clock)
+
+    outcomes = await worker(
+        app, settings.model_copy(update={"email_templates_dir": broken})
+    ).drain()
+
+    assert outcomes == {"retrying": 1}
+    got = (await client.get(f"/v1/callbacks/{callback_id}", headers=cqc_agent.headers)).json()
+    assert (got["delivery"]["status"], got["delivery"]["last_error_code"]) == (
+        "retrying",
+        "render_failed",
+    )
+    clock.advance(60)
+    assert await worker(app, settings).drain() == {"sent": 1}, "sent once the template is fixed"

@@ -4,6 +4,7 @@ A backend either returns (delivered), or raises `DeliveryError` saying whether t
 later could help: connection failures and 4xx replies are temporary, 5xx replies permanent.
 """
 
+import asyncio
 import os
 import ssl
 import sys
@@ -37,19 +38,23 @@ class FileBackend:
         local_part = str(message["Message-ID"]).strip("<>").split("@", 1)[0]
         return self.folder / f"{local_part}.eml"
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+    def _write(self, message: EmailMessage) -> None:
         path = self.path_for(message)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".eml.partial")
+        partial.write_bytes(message.as_bytes())
+        os.replace(partial, path)  # readers of the folder never see half a message
+
+    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".eml.partial")
-            partial.write_bytes(message.as_bytes())
-            # Readers of the folder never see half a message.
-            os.replace(partial, path)
+            await asyncio.to_thread(self._write, message)
         except OSError as exc:
             raise DeliveryError("file_write_failed", str(exc), permanent=False) from exc
 
 
 class ConsoleBackend:
+    """Prints whole messages, the caller's details included: for development only."""
+
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
 

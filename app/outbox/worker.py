@@ -128,6 +128,10 @@ class OutboxWorker:
             except CannotRender as exc:
                 logger.warning("outbox %s cannot be rendered: %s", claim.id, exc.code)
                 return await self._failed(claim, exc.code, permanent=True)
+            except Exception:
+                # e.g. a template an operator broke: retried, and dead once attempts run out.
+                logger.exception("outbox %s: rendering failed", claim.id)
+                return await self._failed(claim, "render_failed", permanent=False)
             sender, recipient = self.settings.email_from, message.to_address
         # The session is closed: nothing is held open while the mail server takes its time.
         try:
