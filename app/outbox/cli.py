@@ -3,6 +3,8 @@
 import asyncio
 import signal
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 import typer
@@ -20,6 +22,15 @@ from app.protocol.routes import load_table
 outbox_cli = typer.Typer(help="Deliver and inspect outgoing email.", no_args_is_help=True)
 
 
+@asynccontextmanager
+async def _engine() -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(get_settings().database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 def _worker(engine: AsyncEngine) -> OutboxWorker:
     settings = get_settings()
     return OutboxWorker(
@@ -32,15 +43,12 @@ def outbox_work() -> None:
     """Deliver email until stopped (Ctrl-C or SIGTERM); `serve` also does this by default."""
 
     async def run() -> None:
-        engine = make_engine(get_settings().database_url)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        try:
+        async with _engine() as engine:
             await _worker(engine).run(stop)
-        finally:
-            await engine.dispose()
 
     asyncio.run(run())
 
@@ -50,11 +58,8 @@ def outbox_drain() -> None:
     """Try every message that is due now once, report, and exit (1 if any is still unsent)."""
 
     async def run() -> dict[DeliveryStatus, int]:
-        engine = make_engine(get_settings().database_url)
-        try:
+        async with _engine() as engine:
             return dict(await _worker(engine).drain())
-        finally:
-            await engine.dispose()
 
     outcomes = asyncio.run(run())
     summary = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "nothing due"
@@ -73,22 +78,18 @@ def outbox_list(
     """Newest messages first: id, state, attempts, last error, recipient, record it is for."""
 
     async def run() -> None:
-        engine = make_engine(get_settings().database_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
+        async with _engine() as engine, make_sessionmaker(engine)() as session:
+            typer.echo(
+                f"{'outbox id':<36}  {'status':<8} {'n':>2}  {'last error':<20} "
+                f"{'sent or next try (UTC)':<22}  {'kind':<16} {'record':<36}  to"
+            )
+            for m in await service.list_messages(session, status=status, limit=limit):
+                record = m.callback_request_id or m.feedback_id
+                when = f"{m.sent_at or m.next_attempt_at:%Y-%m-%d %H:%M:%S}Z"
                 typer.echo(
-                    f"{'outbox id':<36}  {'status':<8} {'n':>2}  {'last error':<20} "
-                    f"{'sent or next try (UTC)':<22}  {'kind':<16} {'record':<36}  to"
+                    f"{m.id}  {m.status:<8} {m.attempts:>2}  {m.last_error_code or '-':<20} "
+                    f"{when:<22}  {m.kind:<16} {record}  {m.to_address}"
                 )
-                for m in await service.list_messages(session, status=status, limit=limit):
-                    record = m.callback_request_id or m.feedback_id
-                    when = f"{m.sent_at or m.next_attempt_at:%Y-%m-%d %H:%M:%S}Z"
-                    typer.echo(
-                        f"{m.id}  {m.status:<8} {m.attempts:>2}  {m.last_error_code or '-':<20} "
-                        f"{when:<22}  {m.kind:<16} {record}  {m.to_address}"
-                    )
-        finally:
-            await engine.dispose()
 
     asyncio.run(run())
 
@@ -102,12 +103,8 @@ def outbox_retry(
     """Queue a dead or retrying message again, due now, with all its attempts."""
 
     async def run() -> uuid.UUID:
-        engine = make_engine(get_settings().database_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                return (await service.retry(session, message_id, now=Clock().now())).id
-        finally:
-            await engine.dispose()
+        async with _engine() as engine, make_sessionmaker(engine)() as session:
+            return (await service.retry(session, message_id, now=Clock().now())).id
 
     try:
         outbox_id = asyncio.run(run())
