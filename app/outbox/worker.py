@@ -95,47 +95,49 @@ class OutboxWorker:
             try:
                 batch = await self.run_once()
             except Exception:
-                logger.exception("outbox worker %s: claiming failed", self.owner)
+                logger.exception("outbox worker %s: a round failed", self.owner)
                 batch = []
             if len(batch) < self.batch_size:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.outbox_poll_seconds)
         logger.info("outbox worker %s stopped", self.owner)
 
-    async def _render(self, session: AsyncSession, message: OutboxMessage) -> EmailMessage:
-        to, message_id, now = message.to_address, message.message_id, self.clock.now()
-        if message.kind == "callback_request" and message.callback_request_id is not None:
-            callback = await session.get(CallbackRequest, message.callback_request_id)
-            if callback is not None:
-                caller = await session.get(CallerDetails, message.callback_request_id)
-                return self.renderer.callback_request(
-                    callback, caller, to_address=to, message_id=message_id, now=now
-                )
-        elif message.kind == "feedback" and message.feedback_id is not None:
-            feedback = await session.get(Feedback, message.feedback_id)
-            if feedback is not None:
-                return self.renderer.feedback(
-                    feedback, to_address=to, message_id=message_id, now=now
-                )
-        raise CannotRender("record_missing", f"Nothing to render for {message.kind} {message.id}.")
+    async def _render(self, outbox_id: uuid.UUID) -> tuple[EmailMessage, str]:
+        """The message as of now, and its recipient, from the record it is about."""
+        async with self.sessionmaker() as session:
+            message = await session.get(OutboxMessage, outbox_id)
+            assert message is not None  # claimed rows are never deleted
+            to, message_id, now = message.to_address, message.message_id, self.clock.now()
+            if message.kind == "callback_request" and message.callback_request_id is not None:
+                callback = await session.get(CallbackRequest, message.callback_request_id)
+                if callback is not None:
+                    caller = await session.get(CallerDetails, message.callback_request_id)
+                    email = self.renderer.callback_request(
+                        callback, caller, to_address=to, message_id=message_id, now=now
+                    )
+                    return email, to
+            elif message.kind == "feedback" and message.feedback_id is not None:
+                feedback = await session.get(Feedback, message.feedback_id)
+                if feedback is not None:
+                    email = self.renderer.feedback(
+                        feedback, to_address=to, message_id=message_id, now=now
+                    )
+                    return email, to
+        raise CannotRender("record_missing", f"Nothing to render for {message.kind} {outbox_id}.")
 
     async def deliver(self, claim: service.Claim) -> DeliveryStatus:
-        async with self.sessionmaker() as session:
-            message = await session.get(OutboxMessage, claim.id)
-            assert message is not None  # claimed rows are never deleted
-            try:
-                email = await self._render(session, message)
-            except CannotRender as exc:
-                logger.warning("outbox %s cannot be rendered: %s", claim.id, exc.code)
-                return await self._failed(claim, exc.code, permanent=True)
-            except Exception:
-                # e.g. a template an operator broke: retried, and dead once attempts run out.
-                logger.exception("outbox %s: rendering failed", claim.id)
-                return await self._failed(claim, "render_failed", permanent=False)
-            sender, recipient = self.settings.email_from, message.to_address
-        # The session is closed: nothing is held open while the mail server takes its time.
         try:
-            await self.backend.send(email, sender=sender, recipient=recipient)
+            email, recipient = await self._render(claim.id)
+        except CannotRender as exc:
+            logger.warning("outbox %s cannot be rendered: %s", claim.id, exc.code)
+            return await self._failed(claim, exc.code, permanent=True)
+        except Exception:
+            # e.g. a template an operator broke: retried, and dead once attempts run out.
+            logger.exception("outbox %s: rendering failed", claim.id)
+            return await self._failed(claim, "render_failed", permanent=False)
+        # No session is open: nothing is held while the mail server takes its time.
+        try:
+            await self.backend.send(email, sender=self.settings.email_from, recipient=recipient)
         except DeliveryError as exc:
             logger.warning(
                 "outbox %s attempt %d failed: %s %s", claim.id, claim.attempts, exc.code, exc
