@@ -19,6 +19,7 @@ from app.core.auth import Role
 from app.core.clock import Clock
 from app.core.database import make_engine, make_sessionmaker
 from app.core.settings import get_settings
+from app.outbox.cli import outbox_cli
 
 cli = typer.Typer(
     help="handoff: warm transfers and call backs between two public bodies.",
@@ -34,6 +35,7 @@ report_cli = typer.Typer(help="The monthly contact-volume report.", no_args_is_h
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(openapi_cli, name="openapi")
 cli.add_typer(report_cli, name="report")
+cli.add_typer(outbox_cli, name="outbox")
 
 DEFAULT_OPENAPI = Path("openapi/openapi.json")
 

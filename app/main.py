@@ -1,5 +1,7 @@
 """create_app(): the application, its routers, error handlers and shared state."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +16,7 @@ from app.core.settings import Settings, get_settings
 from app.feedback.endpoints import router as feedback_router
 from app.health.endpoints import router as health_router
 from app.keys.endpoints import router as keys_router
+from app.outbox.worker import OutboxWorker
 from app.protocol.endpoints import router as protocol_router
 from app.protocol.routes import RouteTable, load_table
 from app.reports.endpoints import router as reports_router
@@ -41,7 +44,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        worker_task = None
+        if settings.outbox_worker_enabled:
+            # Its own sessions from the app's engine; requests only ever write outbox rows.
+            worker = OutboxWorker(
+                app.state.sessionmaker, settings, app.state.routes, app.state.clock
+            )
+            worker_task = asyncio.create_task(worker.run(stop), name="outbox-worker")
         yield
+        if worker_task is not None:
+            stop.set()
+            # A send cut short stays claimed until its lease expires, then goes again.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(worker_task, settings.smtp_timeout_seconds + 5)
         await app.state.engine.dispose()
 
     app = FastAPI(

@@ -1,21 +1,12 @@
 import uuid
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import Field
 
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core.validation import ResponseModel
-from app.outbox.models import OutboxMessage
+from app.outbox.models import DeliveryStatus, OutboxMessage
 from app.transfers.schemas import FailureReason
-
-
-class DeliveryStatus(StrEnum):
-    pending = "pending"
-    sending = "sending"
-    retrying = "retrying"
-    sent = "sent"
-    dead = "dead"
 
 
 class CallerRead(ResponseModel):

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     smtp_tls: bool = Field(default=False, description="Connect with implicit TLS (port 465).")
     smtp_username: str | None = Field(default=None, description="SMTP login user, if any.")
     smtp_password: str | None = Field(default=None, description="SMTP login password, if any.")
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificates (PEM) to verify the relay's TLS certificate; "
+        "the system's store when unset.",
+    )
     smtp_timeout_seconds: float = Field(default=10.0, description="SMTP timeout.")
     outbox_worker_enabled: bool = Field(
         default=True, description="Run the outbox worker inside the web process."

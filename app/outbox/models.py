@@ -1,5 +1,6 @@
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -7,6 +8,18 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.callbacks.models import CallbackRequest
 from app.core.database import Base, UTCDateTime
 from app.feedback.models import Feedback
+
+
+class DeliveryStatus(StrEnum):
+    """Where the email stands: `pending` (not tried yet), `sending` (a worker holds it),
+    `retrying` (a temporary failure; it is tried again later), `sent`, or `dead` (a permanent
+    failure or no attempts left; an operator can queue it again)."""
+
+    pending = "pending"
+    sending = "sending"  # claimed by a worker until lease_expires_at
+    retrying = "retrying"  # from next_attempt_at
+    sent = "sent"
+    dead = "dead"
 
 
 class OutboxMessage(Base):

@@ -1,11 +1,15 @@
-"""Queueing email in the same transaction as the record it is about."""
+"""The outbox table: queueing email in the same transaction as its record, claiming it with a
+lease, and recording what became of each attempt."""
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.outbox.models import OutboxMessage
+from app.core.errors import Conflict, NotFound
+from app.outbox.models import DeliveryStatus, OutboxMessage
 
 
 def message_id_for(outbox_id: uuid.UUID, domain: str) -> str:
@@ -29,7 +33,7 @@ def enqueue(
         kind=kind,
         to_address=to_address,
         message_id=message_id_for(outbox_id, domain),
-        status="pending",
+        status=DeliveryStatus.pending.value,
         attempts=0,
         next_attempt_at=now,
         callback_request_id=callback_request_id,
@@ -37,4 +41,185 @@ def enqueue(
         created_at=now,
     )
     session.add(message)
+    return message
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: uuid.UUID
+    attempts: int  # including the attempt this claim is for
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(
+            OutboxMessage.status.in_((DeliveryStatus.pending, DeliveryStatus.retrying)),
+            OutboxMessage.next_attempt_at <= now,
+        ),
+        # A worker that died holding a claim: its lease has run out.
+        and_(OutboxMessage.status == DeliveryStatus.sending, OutboxMessage.lease_expires_at <= now),
+    )
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    owner: str,
+    now: datetime,
+    lease_seconds: int,
+    max_attempts: int,
+    limit: int,
+) -> list[Claim]:
+    """Claim up to `limit` due messages for `owner` and commit, so that no other worker sends them
+    until the lease expires.
+
+    One UPDATE whose WHERE repeats the claimable condition: on PostgreSQL its candidates are
+    locked with FOR UPDATE SKIP LOCKED, so concurrent workers take disjoint rows without waiting;
+    SQLite runs the statement under its single write lock, so the conditional UPDATE is atomic.
+    """
+    # A lease that ran out on the last allowed attempt ends the message rather than retrying it.
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status == DeliveryStatus.sending,
+            OutboxMessage.lease_expires_at <= now,
+            OutboxMessage.attempts >= max_attempts,
+        )
+        .values(
+            status=DeliveryStatus.dead.value,
+            last_error_code="lease_expired",
+            last_error_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    candidates = (
+        select(OutboxMessage.id)
+        .where(_claimable(now))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    lease_expired = OutboxMessage.status == DeliveryStatus.sending
+    rows = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(candidates.scalar_subquery()), _claimable(now))
+        .values(
+            status=DeliveryStatus.sending.value,
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            attempts=OutboxMessage.attempts + 1,
+            last_error_code=case(
+                (lease_expired, "lease_expired"), else_=OutboxMessage.last_error_code
+            ),
+            last_error_at=case((lease_expired, now), else_=OutboxMessage.last_error_at),
+        )
+        .returning(OutboxMessage.id, OutboxMessage.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    claims = [Claim(id=r.id, attempts=r.attempts) for r in rows]
+    await session.commit()
+    return claims
+
+
+def _held_by(outbox_id: uuid.UUID, owner: str) -> tuple[ColumnElement[bool], ...]:
+    # Only the holder of the claim records the outcome: a worker whose lease expired and was
+    # taken over must not overwrite what the new holder does.
+    return (
+        OutboxMessage.id == outbox_id,
+        OutboxMessage.status == DeliveryStatus.sending,
+        OutboxMessage.lease_owner == owner,
+    )
+
+
+async def mark_sent(
+    session: AsyncSession, outbox_id: uuid.UUID, *, owner: str, now: datetime
+) -> bool:
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(*_held_by(outbox_id, owner))
+        .values(
+            status=DeliveryStatus.sent.value, sent_at=now, lease_owner=None, lease_expires_at=None
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def mark_failed(
+    session: AsyncSession,
+    outbox_id: uuid.UUID,
+    *,
+    owner: str,
+    now: datetime,
+    code: str,
+    retry_at: datetime | None,
+) -> bool:
+    """Record a failed attempt: `retrying` from `retry_at`, or `dead` when it is None."""
+    status = DeliveryStatus.dead if retry_at is None else DeliveryStatus.retrying
+    values: dict[str, object] = {
+        "status": status.value,
+        "last_error_code": code[:64],
+        "last_error_at": now,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    if retry_at is not None:
+        values["next_attempt_at"] = retry_at
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(*_held_by(outbox_id, owner))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def list_messages(
+    session: AsyncSession, *, status: DeliveryStatus | None, limit: int
+) -> list[OutboxMessage]:
+    query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    return list((await session.scalars(query.limit(limit))).all())
+
+
+async def retry(session: AsyncSession, any_id: uuid.UUID, *, now: datetime) -> OutboxMessage:
+    """Put a message back in the queue with all its attempts, due now.
+
+    `any_id` is the outbox message's id, or the id of the call back request or feedback it is
+    for (what the API shows).
+    """
+    message = await session.scalar(
+        select(OutboxMessage)
+        .where(
+            or_(
+                OutboxMessage.id == any_id,
+                OutboxMessage.callback_request_id == any_id,
+                OutboxMessage.feedback_id == any_id,
+            )
+        )
+        .with_for_update()
+    )
+    if message is None:
+        raise NotFound("not_found", f"No outbox message for {any_id}.")
+    if message.status == DeliveryStatus.sent:
+        raise Conflict("already_sent", f"Message {message.id} was sent at {message.sent_at}.")
+    if message.status == DeliveryStatus.sending and (
+        message.lease_expires_at is not None and message.lease_expires_at > now
+    ):
+        raise Conflict(
+            "being_sent",
+            f"Message {message.id} is being sent by {message.lease_owner}; "
+            f"its claim ends at {message.lease_expires_at}.",
+        )
+    message.status = DeliveryStatus.pending.value
+    message.attempts = 0
+    message.next_attempt_at = now
+    message.lease_owner = None
+    message.lease_expires_at = None
+    await session.commit()
     return message

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import metrics
 from app.core.auth import Principal
 from app.core.errors import Conflict, NotFound
 from app.core.months import LONDON, Month
@@ -390,6 +391,18 @@ async def build_report(
 ) -> ContactVolumeReport:
     """The month's report: the latest published version's figures if there is one (or the
     version asked for), otherwise the figures counted now."""
+    with metrics.time_report("contact_volumes"):
+        return await _build_report(session, routes, month, now=now, version=version)
+
+
+async def _build_report(
+    session: AsyncSession,
+    routes: RouteTable,
+    month: Month,
+    *,
+    now: datetime,
+    version: int | None,
+) -> ContactVolumeReport:
     versions = await publications(session, month)
     shown: ReportPublication | None = versions[-1] if versions else None
     if version is not None:

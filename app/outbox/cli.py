@@ -1,0 +1,114 @@
+"""`handoff outbox …`: deliver and inspect outgoing email (added to `handoff` in app/cli.py)."""
+
+import asyncio
+import signal
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.clock import Clock
+from app.core.database import make_engine, make_sessionmaker
+from app.core.errors import DomainError
+from app.core.settings import get_settings
+from app.outbox import service
+from app.outbox.models import DeliveryStatus
+from app.outbox.worker import OutboxWorker
+from app.protocol.routes import load_table
+
+outbox_cli = typer.Typer(help="Deliver and inspect outgoing email.", no_args_is_help=True)
+
+
+@asynccontextmanager
+async def _engine() -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(get_settings().database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def _worker(engine: AsyncEngine) -> OutboxWorker:
+    settings = get_settings()
+    return OutboxWorker(
+        make_sessionmaker(engine), settings, load_table(settings.routes_file), Clock()
+    )
+
+
+@outbox_cli.command("work")
+def outbox_work() -> None:
+    """Deliver email until stopped (Ctrl-C or SIGTERM); `serve` also does this by default."""
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with _engine() as engine:
+            await _worker(engine).run(stop)
+
+    asyncio.run(run())
+
+
+@outbox_cli.command("drain")
+def outbox_drain() -> None:
+    """Try every message that is due now once, report, and exit (1 if any is still unsent)."""
+
+    async def run() -> dict[DeliveryStatus, int]:
+        async with _engine() as engine:
+            return dict(await _worker(engine).drain())
+
+    outcomes = asyncio.run(run())
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "nothing due"
+    typer.echo(summary)
+    if any(status != "sent" for status in outcomes):
+        raise typer.Exit(1)
+
+
+@outbox_cli.command("list")
+def outbox_list(
+    status: Annotated[DeliveryStatus | None, typer.Option(help="Only messages in this state.")] = (
+        None
+    ),
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Newest messages first: id, state, attempts, last error, recipient, record it is for."""
+
+    async def run() -> None:
+        async with _engine() as engine, make_sessionmaker(engine)() as session:
+            typer.echo(
+                f"{'outbox id':<36}  {'status':<8} {'n':>2}  {'last error':<20} "
+                f"{'sent or next try (UTC)':<22}  {'kind':<16} {'record':<36}  to"
+            )
+            for m in await service.list_messages(session, status=status, limit=limit):
+                record = m.callback_request_id or m.feedback_id
+                when = f"{m.sent_at or m.next_attempt_at:%Y-%m-%d %H:%M:%S}Z"
+                typer.echo(
+                    f"{m.id}  {m.status:<8} {m.attempts:>2}  {m.last_error_code or '-':<20} "
+                    f"{when:<22}  {m.kind:<16} {record}  {m.to_address}"
+                )
+
+    asyncio.run(run())
+
+
+@outbox_cli.command("retry")
+def outbox_retry(
+    message_id: Annotated[
+        uuid.UUID, typer.Argument(help="Outbox id, or the call back request's or feedback's id.")
+    ],
+) -> None:
+    """Queue a dead or retrying message again, due now, with all its attempts."""
+
+    async def run() -> uuid.UUID:
+        async with _engine() as engine, make_sessionmaker(engine)() as session:
+            return (await service.retry(session, message_id, now=Clock().now())).id
+
+    try:
+        outbox_id = asyncio.run(run())
+    except DomainError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"queued {outbox_id}")
