@@ -232,11 +232,22 @@ def serving(app: str, workers: int, env: dict[str, str]) -> Iterator[Server]:
 
 @contextmanager
 def py_spy(pid: int, output: Path) -> Iterator[None]:
-    """Sample one process with py-spy while the block runs (a flame graph SVG)."""
+    """Sample one process with py-spy while the block runs (collapsed stacks, flamegraph input)."""
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     output.parent.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--output", str(output), "--rate", "200"],
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--output",
+            str(output),
+            "--format",
+            "raw",
+            "--rate",
+            "250",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

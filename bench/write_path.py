@@ -11,11 +11,21 @@ scratch PostgreSQL database, driven by the same wrk script at the same concurren
 import asyncio
 import json
 import tempfile
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.common import Config, Result, median, post_load, py_spy, run_sql, scratch_database
+from bench.common import (
+    Config,
+    Load,
+    Result,
+    Server,
+    median,
+    post_load,
+    py_spy,
+    run_sql,
+    scratch_database,
+)
 from bench.common import serving as serve
 
 WRITTEN = ("outbox_messages", "caller_details", "callback_requests", "transfers")
@@ -86,35 +96,26 @@ def run(config: Config) -> list[Result]:
             ),
         }
         for workers in config.workers:
-            rates: dict[str, list[float]] = {}
-            rss: dict[str, float] = {}
-            for side, (app, env, auth) in sides.items():
-                _truncate(db_url)
-                with serve(app, workers, env) as server:
-                    url = f"{server.url}/v1/transfers"
-                    post_load(
-                        url,
-                        body_file,
-                        requests=config.warmup,
-                        concurrency=config.concurrency,
-                        auth=auth,
-                    )
-                    rates[side] = []
-                    for attempt in range(config.runs):
+            _truncate(db_url)
+            rates: dict[str, list[float]] = {side: [] for side in sides}
+            with ExitStack() as stack:
+                servers = {}
+                for side, (app, env, auth) in sides.items():
+                    servers[side] = stack.enter_context(serve(app, workers, env))
+                    _load(servers[side], body_file, config.warmup, config, auth)
+                # Alternate the sides run by run, so that noise from a shared machine
+                # falls on both alike.
+                for attempt in range(config.runs):
+                    for side, (_, _, auth) in sides.items():
+                        server = servers[side]
                         profiling: AbstractContextManager[None] = nullcontext()
                         if config.profile_dir and side == "project" and attempt == 0:
-                            svg = config.profile_dir / f"write_path_{workers}w.svg"
-                            profiling = py_spy(server.worker_pids()[0], svg)
+                            stacks = config.profile_dir / f"write_path_{workers}w.folded"
+                            profiling = py_spy(server.worker_pids()[0], stacks)
                         with profiling:
-                            load = post_load(
-                                url,
-                                body_file,
-                                requests=config.requests,
-                                concurrency=config.concurrency,
-                                auth=auth,
-                            )
+                            load = _load(server, body_file, config.requests, config, auth)
                         rates[side].append(load.per_second)
-                    rss[side] = server.peak_rss_mib()
+                rss = {side: server.peak_rss_mib() for side, server in servers.items()}
             results.append(
                 Result(
                     benchmark="write_path",
@@ -138,3 +139,13 @@ def run(config: Config) -> list[Result]:
             )
         _truncate(db_url)
     return results
+
+
+def _load(server: Server, body_file: Path, requests: int, config: Config, auth: str) -> Load:
+    return post_load(
+        f"{server.url}/v1/transfers",
+        body_file,
+        requests=requests,
+        concurrency=config.concurrency,
+        auth=auth,
+    )
