@@ -98,6 +98,7 @@ def run(config: Config) -> list[Result]:
         for workers in config.workers:
             _truncate(db_url)
             rates: dict[str, list[float]] = {side: [] for side in sides}
+            cpu_ms: dict[str, list[float]] = {side: [] for side in sides}
             with ExitStack() as stack:
                 servers = {}
                 for side, (app, env, auth) in sides.items():
@@ -112,9 +113,12 @@ def run(config: Config) -> list[Result]:
                         if config.profile_dir and side == "project" and attempt == 0:
                             stacks = config.profile_dir / f"write_path_{workers}w.folded"
                             profiling = py_spy(server.worker_pids()[0], stacks)
+                        cpu_before = server.cpu_seconds()
                         with profiling:
                             load = _load(server, body_file, config.requests, config, auth)
                         rates[side].append(load.per_second)
+                        used = server.cpu_seconds() - cpu_before
+                        cpu_ms[side].append(1000 * used / load.responses)
                 rss = {side: server.peak_rss_mib() for side, server in servers.items()}
             results.append(
                 Result(
@@ -125,6 +129,17 @@ def run(config: Config) -> list[Result]:
                     baseline=median(rates["baseline"]),
                     target=">= 0.5x" if workers == 1 else ">= 0.6x",
                     runs=rates,
+                )
+            )
+            results.append(
+                Result(
+                    benchmark="write_path_cpu",
+                    metric=f"server CPU per request, {workers}w",
+                    unit="ms",
+                    project=median(cpu_ms["project"]),
+                    baseline=median(cpu_ms["baseline"]),
+                    higher_is_better=False,
+                    runs=cpu_ms,
                 )
             )
             results.append(

@@ -268,12 +268,14 @@ async def insert_new_records(session: AsyncSession, *records: Base) -> None:
         {column.key: getattr(record, column.key) for column in table.columns}
         for table, record in zip(_NEW_RECORD_TABLES, records, strict=True)
     ]
-    if session.get_bind().dialect.name == "postgresql":
+    # The session's connection and transaction, without the ORM's execution layer on top.
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
         params = {f"r{n}_{key}": value for n, row in enumerate(rows) for key, value in row.items()}
-        await session.execute(_INSERT_NEW_RECORDS, params)
+        await connection.execute(_INSERT_NEW_RECORDS, params)
         return
     for insert, row in zip(_INSERTS_ONE_BY_ONE, rows, strict=True):
-        await session.execute(insert, row)
+        await connection.execute(insert, row)
 
 
 async def get_transfer(
