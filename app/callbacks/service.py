@@ -32,6 +32,28 @@ def create_callback_request(
     now: datetime,
     message_id_domain: str,
 ) -> CallbackRequest:
+    callback, details, message = new_callback_request(
+        transfer=transfer,
+        route=route,
+        principal=principal,
+        caller=caller,
+        now=now,
+        message_id_domain=message_id_domain,
+    )
+    session.add_all((callback, details, message))
+    return callback
+
+
+def new_callback_request(
+    *,
+    transfer: "Transfer",
+    route: Route,
+    principal: Principal,
+    caller: "Caller",
+    now: datetime,
+    message_id_domain: str,
+) -> tuple[CallbackRequest, CallerDetails, OutboxMessage]:
+    """The call back request, the caller's details and the email to send, not yet stored."""
     assert transfer.sender_reference and transfer.permission_to_share_at and transfer.failed_at
     callback = CallbackRequest(
         id=uuid.uuid4(),
@@ -46,25 +68,22 @@ def create_callback_request(
         created_by_key_id=principal.key_id,
         created_at=now,
     )
-    session.add(callback)
-    session.add(
-        CallerDetails(
-            callback_request_id=callback.id,
-            name=caller.name,
-            contact_number=caller.contact_number,
-            provider=caller.provider,
-        )
+    details = CallerDetails(
+        callback_request_id=callback.id,
+        name=caller.name,
+        contact_number=caller.contact_number,
+        provider=caller.provider,
     )
-    outbox.enqueue(
-        session,
+    message = outbox.new_message(
         kind="callback_request",
         to_address=route.callback_mailbox,
         now=now,
         domain=message_id_domain,
         callback_request_id=callback.id,
     )
+    # Counted when built: both the ORM path and the one-statement path come through here.
     metrics.callback_request_created(callback.from_org, callback.to_org)
-    return callback
+    return callback, details, message
 
 
 def _with_details() -> Select:  # type: ignore[type-arg]

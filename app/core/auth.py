@@ -1,6 +1,7 @@
 """API keys as bearer tokens: who is calling, for which body, in which role."""
 
 import hashlib
+import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -8,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import get_session
@@ -44,15 +45,41 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="handoff"'}
 
 
+# A key that was found is remembered for a few seconds in each process, so that most requests
+# skip one query. The cost: a key revoked by another process (another worker, the CLI) still
+# works for at most PRINCIPAL_CACHE_SECONDS; in the process that revoked it, at once
+# (`forget_principal`). Unknown and revoked keys are never remembered.
+PRINCIPAL_CACHE_SECONDS = 5.0
+_PRINCIPAL_CACHE_MAX = 10_000
+_principals: dict[str, tuple[float, Principal]] = {}
+_monotonic = time.monotonic  # a name of our own, for tests to move
+_find_key = select(ApiKey.id, ApiKey.org, ApiKey.role).where(
+    ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
+)
+
+
 async def principal_for_secret(session: AsyncSession, secret: str) -> Principal | None:
-    row = (
-        await session.execute(
-            select(ApiKey.id, ApiKey.org, ApiKey.role).where(
-                ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None)
-            )
-        )
-    ).first()
-    return Principal(row.id, row.org, Role(row.role)) if row else None
+    key_hash = hash_key(secret)
+    moment = _monotonic()
+    cached = _principals.get(key_hash)
+    if cached is not None and cached[0] > moment:
+        return cached[1]
+    row = (await session.execute(_find_key, {"key_hash": key_hash})).first()
+    if row is None:
+        _principals.pop(key_hash, None)
+        return None
+    principal = Principal(row.id, row.org, Role(row.role))
+    if len(_principals) >= _PRINCIPAL_CACHE_MAX:
+        _principals.clear()
+    _principals[key_hash] = (moment + PRINCIPAL_CACHE_SECONDS, principal)
+    return principal
+
+
+def forget_principal(key_id: uuid.UUID) -> None:
+    """Stop trusting a remembered key in this process (call when it is revoked)."""
+    for key_hash, (_, principal) in list(_principals.items()):
+        if principal.key_id == key_id:
+            del _principals[key_hash]
 
 
 async def current_principal(

@@ -55,6 +55,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.close()
 
         return engine
+    # Keep up to 15 connections open. QueuePool's default (5, plus 10 overflow that are closed
+    # when returned) opens and closes a PostgreSQL connection per request under load.
+    kwargs.setdefault("pool_size", 15)
+    kwargs.setdefault("max_overflow", 0)
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -10,16 +10,18 @@ from app.core.database import get_session
 from app.core.settings import Settings
 from app.protocol.routes import RouteTable
 
+# async, so that FastAPI calls them inline instead of in its thread pool (a thread hop each).
 
-def _clock(request: Request) -> Clock:
+
+async def _clock(request: Request) -> Clock:
     return request.app.state.clock  # type: ignore[no-any-return]
 
 
-def _routes(request: Request) -> RouteTable:
+async def _routes(request: Request) -> RouteTable:
     return request.app.state.routes  # type: ignore[no-any-return]
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import Role, hash_key
+from app.core.auth import Role, forget_principal, hash_key
 from app.core.errors import NotFound, Unprocessable
 from app.keys.models import ApiKey
 from app.protocol.routes import RouteTable
@@ -54,4 +54,5 @@ async def revoke_key(
         raise NotFound("not_found", "No such key.")
     if key.revoked_at is None:
         key.revoked_at = now
+    forget_principal(key.id)
     return key

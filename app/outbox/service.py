@@ -27,8 +27,30 @@ def enqueue(
     callback_request_id: uuid.UUID | None = None,
     feedback_id: uuid.UUID | None = None,
 ) -> OutboxMessage:
+    message = new_message(
+        kind=kind,
+        to_address=to_address,
+        now=now,
+        domain=domain,
+        callback_request_id=callback_request_id,
+        feedback_id=feedback_id,
+    )
+    session.add(message)
+    return message
+
+
+def new_message(
+    *,
+    kind: str,
+    to_address: str,
+    now: datetime,
+    domain: str,
+    callback_request_id: uuid.UUID | None = None,
+    feedback_id: uuid.UUID | None = None,
+) -> OutboxMessage:
+    """A pending message, not yet added to any session (see `enqueue`)."""
     outbox_id = uuid.uuid4()
-    message = OutboxMessage(
+    return OutboxMessage(
         id=outbox_id,
         kind=kind,
         to_address=to_address,
@@ -40,8 +62,6 @@ def enqueue(
         feedback_id=feedback_id,
         created_at=now,
     )
-    session.add(message)
-    return message
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,16 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Table, TextClause, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.callbacks import service as callbacks
-from app.callbacks.models import CallbackRequest
+from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core.auth import Principal
+from app.core.database import Base
 from app.core.errors import NotFound, Unprocessable
 from app.core.rules import not_before, not_in_future
+from app.outbox.models import OutboxMessage
 from app.protocol.routes import ReferenceRule, Route, RouteTable
 from app.transfers import exceptions
 from app.transfers.models import Transfer
@@ -116,14 +118,26 @@ async def start_transfer(
         created_by_key_id=principal.key_id,
         created_at=ctx.now,
     )
-    session.add(transfer)
 
-    callback = None
+    if isinstance(body.outcome, FailedOutcome):
+        # The integration's hot path: the records are new, so they are written with plain
+        # INSERTs (one statement on PostgreSQL) rather than through the unit of work.
+        route = _record_failure(transfer, ctx, body.outcome)
+        callback, details, message = callbacks.new_callback_request(
+            transfer=transfer,
+            route=route,
+            principal=principal,
+            caller=body.outcome.caller,
+            now=ctx.now,
+            message_id_domain=ctx.message_id_domain,
+        )
+        await insert_new_records(session, transfer, callback, details, message)
+        return transfer, callback
+
+    session.add(transfer)
     if isinstance(body.outcome, ConnectedOutcome):
         connect(transfer, ctx, body.outcome)
-    elif isinstance(body.outcome, FailedOutcome):
-        callback = await fail(session, transfer, principal, ctx, body.outcome)
-    return transfer, callback
+    return transfer, None
 
 
 def _elapsed(transfer: Transfer, moment: datetime) -> float:
@@ -164,6 +178,20 @@ async def fail(
     ctx: TransferContext,
     body: TransferFail,
 ) -> CallbackRequest:
+    route = _record_failure(transfer, ctx, body)
+    return callbacks.create_callback_request(
+        session,
+        transfer=transfer,
+        route=route,
+        principal=principal,
+        caller=body.caller,
+        now=ctx.now,
+        message_id_domain=ctx.message_id_domain,
+    )
+
+
+def _record_failure(transfer: Transfer, ctx: TransferContext, body: TransferFail) -> Route:
+    """Check that the transfer may fail now and mark it failed; the route to call back on."""
     _check_waiting(transfer)
     failed_at = not_in_future(body.failed_at or ctx.now, ctx.now, ctx.skew_seconds, "failed_at")
     not_before(failed_at, transfer.wait_started_at, "failed_at", "wait_started_at")
@@ -196,17 +224,58 @@ async def fail(
     transfer.outcome_at = failed_at
     transfer.sender_reference = reference
     transfer.permission_to_share_at = permission
+    return _route(ctx, transfer.from_org, transfer.to_org)
 
-    route = _route(ctx, transfer.from_org, transfer.to_org)
-    return callbacks.create_callback_request(
-        session,
-        transfer=transfer,
-        route=route,
-        principal=principal,
-        caller=body.caller,
-        now=ctx.now,
-        message_id_domain=ctx.message_id_domain,
-    )
+
+# Parents before children, as the foreign keys need.
+_NEW_RECORD_TABLES: tuple[Table, ...] = (
+    Transfer.__table__,  # type: ignore[assignment]
+    CallbackRequest.__table__,  # type: ignore[assignment]
+    CallerDetails.__table__,  # type: ignore[assignment]
+    OutboxMessage.__table__,  # type: ignore[assignment]
+)
+
+
+def _one_statement_insert() -> TextClause:
+    """WITH t AS (INSERT ...), c AS (INSERT ...), d AS (INSERT ...) INSERT ...: one round trip.
+
+    PostgreSQL checks the foreign keys at the end of the statement, when every row is in.
+    Built once, with each table's column types, so values are bound as the ORM binds them.
+    """
+    inserts, binds = [], []
+    for n, table in enumerate(_NEW_RECORD_TABLES):
+        names = [column.name for column in table.columns]
+        inserts.append(
+            f"INSERT INTO {table.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join(f':r{n}_{name}' for name in names)})"
+        )
+        binds += [bindparam(f"r{n}_{c.name}", type_=c.type) for c in table.columns]
+    ctes = ", ".join(f"r{n} AS ({sql})" for n, sql in enumerate(inserts[:-1]))
+    return text(f"WITH {ctes} {inserts[-1]}").bindparams(*binds)
+
+
+_INSERT_NEW_RECORDS = _one_statement_insert()
+_INSERTS_ONE_BY_ONE = tuple(table.insert() for table in _NEW_RECORD_TABLES)
+
+
+async def insert_new_records(session: AsyncSession, *records: Base) -> None:
+    """Write new transfer, call back request, caller details and outbox rows, in that order.
+
+    On PostgreSQL one statement; elsewhere (SQLite) one INSERT per table. The objects stay
+    outside the session: they are the values written, returned to the caller as they are.
+    """
+    rows = [
+        {column.key: getattr(record, column.key) for column in table.columns}
+        for table, record in zip(_NEW_RECORD_TABLES, records, strict=True)
+    ]
+    # The session's connection and transaction, without the ORM's execution layer on top.
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        params = {f"r{n}_{key}": value for n, row in enumerate(rows) for key, value in row.items()}
+        await connection.execute(_INSERT_NEW_RECORDS, params)
+        return
+    for insert, row in zip(_INSERTS_ONE_BY_ONE, rows, strict=True):
+        await connection.execute(insert, row)
 
 
 async def get_transfer(
