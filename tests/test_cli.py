@@ -135,6 +135,7 @@ def handoff(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.database_independent
 def test_the_console_script_exit_codes_hold_in_a_real_process(tmp_path: Path) -> None:
     """(Exit code 0 from the script is shown by the server tests' `handoff migrate`.)"""
     env = {"HANDOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db"}

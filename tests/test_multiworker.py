@@ -28,6 +28,8 @@ def served_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         request.getfixturevalue("_migrated_template")  # the schema, before emptying it
         asyncio.run(_truncate_all(PG_URL))
         return PG_URL
+    if PG_URL:
+        pytest.skip("the SQLite run is the default suite's; this leg is PostgreSQL's")
     return sqlite_url(tmp_path / "served.db")
 
 

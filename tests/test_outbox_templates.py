@@ -255,6 +255,7 @@ def _assert_headers_are_exactly(message: EmailMessage, expected: dict[str, str])
     return parsed
 
 
+@pytest.mark.database_independent
 @hypothesis_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     name=caller_text,
@@ -314,6 +315,7 @@ long_text = st.lists(st.sampled_from([*NASTY, "\n\n"]) | st.text(max_size=20), m
 )
 
 
+@pytest.mark.database_independent
 @hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reason=long_text, names=long_text, reference=st.sampled_from(["CAS-1", "a/b"]) | caller_text)
 def test_every_accepted_feedback_yields_a_message_with_exactly_the_expected_headers(
