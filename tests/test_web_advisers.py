@@ -46,10 +46,14 @@ async def post_form(client: httpx.AsyncClient, path: str, form_page: str, **fiel
     return await client.post(path, data={"csrf_token": csrf(page), **fields})
 
 
+async def dial(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
+    """Press "Dialling now" on the start form with `fields` filled in."""
+    return await post_form(client, "/transfer", "/transfer", action="dial", **fields)  # type: ignore[no-any-return]
+
+
 async def start_to_lgsco(client: httpx.AsyncClient, **fields: str) -> str:
     """A CQC adviser presses "Dialling now"; the transfer page's path."""
-    values = {"to_org": "lgsco", "sender_reference": "CQC-1001", "action": "dial", **fields}
-    response = await post_form(client, "/transfer", "/transfer", **values)
+    response = await dial(client, **{"to_org": "lgsco", "sender_reference": "CQC-1001", **fields})
     assert response.status_code == 303, response.text
     assert TRANSFER_PATH.match(response.headers["location"])
     return str(response.headers["location"])
@@ -93,36 +97,18 @@ async def test_the_start_form_shows_the_route_and_keeps_values_on_errors(
     assert "Your case reference (LGSCO Reference, optional)" in page.text
 
     # No topic: the service's topic_required, next to the topic, the reference kept.
-    refused = await post_form(
-        client, "/transfer", "/transfer", to_org="cqc", sender_reference="LG-9", action="dial"
-    )
+    refused = await dial(client, to_org="cqc", sender_reference="LG-9")
     assert refused.status_code == 422
     assert "topic_required" in field_error(refused, "topic")
     assert value_of(refused, "sender_reference") == "LG-9"
 
     # A reference without permission: the service asks for the permission.
-    refused = await post_form(
-        client,
-        "/transfer",
-        "/transfer",
-        to_org="cqc",
-        topic="mental_health",
-        sender_reference="LG-9",
-        action="dial",
-    )
+    refused = await dial(client, to_org="cqc", topic="mental_health", sender_reference="LG-9")
     assert refused.status_code == 422
     assert "permission_to_share_required" in field_error(refused, "permission_to_share_at")
     assert 'value="mental_health" checked' in refused.text
 
-    bad = await post_form(
-        client,
-        "/transfer",
-        "/transfer",
-        to_org="cqc",
-        topic="other",
-        sender_reference="LG 9!",
-        action="dial",
-    )
+    bad = await dial(client, to_org="cqc", topic="other", sender_reference="LG 9!")
     assert "invalid_reference" in field_error(bad, "sender_reference")
 
 
@@ -156,28 +142,12 @@ async def test_permission_is_stamped_by_the_server_or_typed(
     transfer = await client.get(later.headers["location"])
     assert "<dt>Permission to share</dt><dd>10:00:00</dd>" in transfer.text
 
-    future = await post_form(
-        client,
-        "/transfer",
-        "/transfer",
-        to_org="lgsco",
-        sender_reference="CQC-7",
-        permission_time="10:30",
-        action="dial",
-    )
+    future = await dial(client, to_org="lgsco", sender_reference="CQC-7", permission_time="10:30")
     assert future.status_code == 422
     assert "permission_to_share_in_future" in field_error(future, "permission_to_share_at")
     assert value_of(future, "permission_time") == "10:30"
 
-    nonsense = await post_form(
-        client,
-        "/transfer",
-        "/transfer",
-        to_org="lgsco",
-        sender_reference="CQC-7",
-        permission_time="25:99",
-        action="dial",
-    )
+    nonsense = await dial(client, to_org="lgsco", sender_reference="CQC-7", permission_time="25:99")
     assert "invalid_time" in field_error(nonsense, "permission_to_share_at")
 
 
@@ -185,7 +155,7 @@ async def test_exactly_the_threshold_still_connects(
     client, clock: FixedClock, cqc_agent: Key
 ) -> None:
     await sign_in(client, cqc_agent)
-    path = await start_to_lgsco(client, action="dial", permission_time="09:59")
+    path = await start_to_lgsco(client, permission_time="09:59")
     waiting = await client.get(path)
     assert 'id="countdown-seconds">60<' in waiting.text
     assert 'data-deadline="2026-11-10T10:01:00.000Z"' in waiting.text
@@ -255,7 +225,7 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
     )
     assert sent.status_code == 303 and sent.headers["location"] == path
     done = await client.get(path)
-    assert "Call back request sent" in done.text
+    assert "Call back request made" in done.text
     assert "<dt>Emailed to</dt><dd>intake@lgo.org.uk</dd>" in done.text
     assert '<dd id="delivery-status">Queued</dd>' in done.text
     assert "Ada Lovelace" not in done.text  # the caller's details are not shown again
@@ -266,9 +236,7 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
 
 async def test_lines_busy_before_the_threshold(client, clock: FixedClock, lgsco_agent: Key) -> None:
     await sign_in(client, lgsco_agent)
-    started = await post_form(
-        client, "/transfer", "/transfer", to_org="cqc", topic="other", action="dial"
-    )
+    started = await dial(client, to_org="cqc", topic="other")
     path = started.headers["location"]
     clock.advance(10)
     busy = await client.get(f"{path}?busy=true")
@@ -388,7 +356,7 @@ async def test_feedback_shows_where_it_went_and_leaders_find_the_months_list(
     match = FEEDBACK_PATH.match(sent.headers["location"])
     assert match
     page = await client.get(sent.headers["location"])
-    assert "Feedback sent to intakemanagers@lgo.org.uk" in page.text
+    assert "Feedback recorded: the email goes to intakemanagers@lgo.org.uk" in page.text
     assert match.group(1) in page.text
     assert "/reports/" not in page.text  # an adviser cannot open the report
 

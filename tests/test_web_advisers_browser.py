@@ -208,7 +208,7 @@ async def test_a_wait_past_60_seconds_turns_into_a_call_back_request(
 
     await page.get_by_label("Contact number").fill("07911 123456")
     await page.get_by_role("button", name="Send call back request").click()
-    await expect(page.get_by_role("heading", name="Call back request sent")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Call back request made")).to_be_visible()
     await expect(page.locator("#outcome")).to_contain_text("intake@lgo.org.uk")
 
     # The server's outbox worker delivers it; the page shows the delivery when checked again.
@@ -255,7 +255,9 @@ async def test_feedback_on_a_misdirected_call(
     await page.get_by_label("When it happened").fill("2026-11-09T10:15")
     await page.get_by_role("button", name="Send feedback").click()
     await expect(
-        page.get_by_role("heading", name="Feedback sent to intakemanagers@lgo.org.uk")
+        page.get_by_role(
+            "heading", name="Feedback recorded: the email goes to intakemanagers@lgo.org.uk"
+        )
     ).to_be_visible()
     feedback_id = await page.locator("#feedback-id").inner_text()
     await shot(page, artifacts_dir, "feedback-sent", javascript)
