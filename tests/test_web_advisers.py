@@ -167,6 +167,18 @@ async def test_exactly_the_threshold_still_connects(
     page = await client.get(path)
     assert 'id="countdown-seconds">0<' in page.text
     assert '<section id="callback" aria-labelledby="callback-title" hidden>' in page.text
+    # A call back for waiting is not due yet: the service says so, with its code.
+    early = await client.post(
+        f"{path}/callback",
+        data={
+            "csrf_token": csrf(page),
+            "reason": "wait_threshold_exceeded",
+            "caller.name": "Ada Lovelace",
+            "caller.contact_number": "07911 123456",
+            "caller.provider": "Sunrise Care Home",
+        },
+    )
+    assert early.status_code == 409 and "wait_threshold_not_reached" in early.text
     connected = await client.post(f"{path}/connected", data={"csrf_token": csrf(page)})
     assert connected.status_code == 303
     done = await client.get(path)

@@ -32,7 +32,6 @@ from app.web.auth import AdviserPage, WebUser
 from app.web.forms import (
     PERMISSION_STAMPED,
     STAMP_PERMISSION,
-    WHOLE_FORM,
     Form,
     date_and_time,
     permission_to_share,
@@ -301,20 +300,19 @@ async def send_callback_request(
         "permission_to_share_at": permission_to_share(form, ctx.now),
     }
     transfer = await transfers.get_transfer(session, user.principal, transfer_id, for_update=True)
-    body = None
+    status = 200  # "Permission given now": the stamp is shown, nothing is recorded yet
     if form.value("action") != STAMP_PERMISSION:
+        status = 422
         body = form.validate(TransferFail, data)
-    if body is not None and not form.errors:
-        try:
-            await transfers.fail(session, transfer, user.principal, ctx, body)
-        except DomainError as exc:
-            form.refused(exc)
-        else:
-            await session.commit()
-            return redirect(request, f"/transfer/{transfer_id}")
-    status = 200 if form.value("action") == STAMP_PERMISSION and not form.errors else 422
-    if WHOLE_FORM in form.errors and form.errors[WHOLE_FORM].code == "transfer_not_waiting":
-        status = 409
+        if body is not None and not form.errors:
+            try:
+                await transfers.fail(session, transfer, user.principal, ctx, body)
+            except DomainError as exc:
+                form.refused(exc)
+                status = exc.status
+            else:
+                await session.commit()
+                return redirect(request, f"/transfer/{transfer_id}")
     return await _transfer_page(
         request, user, session, ctx.routes, ctx.now, transfer, form=form, status=status
     )
