@@ -3,6 +3,9 @@ set), an app on a fixed clock, and API keys for advisers and team leaders of bot
 
 import os
 import shutil
+import socket
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import text
 
 from app.core.auth import Role
@@ -171,3 +175,51 @@ def artifacts_dir() -> Iterator[Path]:
     path = Path(os.environ.get("HANDOFF_TEST_ARTIFACTS", "test-artifacts"))
     path.mkdir(parents=True, exist_ok=True)
     yield path
+
+
+# Browser tests: Debian's chromium, driven by Playwright, against the app served by uvicorn.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def require_chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def chromium() -> str:
+    return require_chromium()
+
+
+@pytest.fixture
+def live_server(settings: Settings, clock: FixedClock, routes: RouteTable) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, in a thread, on the test's clock."""
+    app = create_app(settings, clock=clock, routes=routes)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=15)

@@ -2,64 +2,23 @@
 month recorded through the API, checks the figures against the API, downloads the CSV,
 publishes, and a screenshot is kept."""
 
-import os
 import re
 import shutil
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from app.core.clock import FixedClock
-from app.core.settings import Settings
-from app.main import create_app
-from app.protocol.routes import RouteTable
 from app.reports.schemas import MEASURES
 from tests.conftest import Key
 from tests.events import Contacts
 
-CHROMIUM = "/usr/bin/chromium"
-
 
 def at(text_: str) -> datetime:
     return datetime.fromisoformat(text_).replace(tzinfo=UTC)
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    return CHROMIUM
-
-
-@pytest.fixture
-def live_server(settings: Settings, clock: FixedClock, routes: RouteTable) -> Iterator[str]:
-    """The app served by uvicorn on a free loopback port, in a thread, on the test's clock."""
-    app = create_app(settings, clock=clock, routes=routes)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
 
 
 @pytest.fixture

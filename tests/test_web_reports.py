@@ -67,11 +67,11 @@ async def test_cookies_are_secure_when_the_settings_say_so(app, client, cqc_lead
     assert "Secure" in response.headers["set-cookie"]
 
 
-async def test_an_agents_key_cannot_sign_in(client, cqc_agent: Key) -> None:
-    response = await sign_in(client, cqc_agent)
-    assert response.status_code == 403
-    assert "these pages are for team leaders" in response.text
-    assert (await client.get("/reports")).status_code == 303
+async def test_an_agent_signs_in_but_cannot_open_the_reports(client, cqc_agent: Key) -> None:
+    response = await sign_in(client, cqc_agent, "/reports")
+    assert response.status_code == 303
+    assert (await client.get("/reports")).status_code == 403
+    assert (await client.get("/reports/2026-10")).status_code == 403
 
 
 async def test_an_unknown_key_is_refused_with_the_error_next_to_the_field(client) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -88,7 +89,9 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+def validation_errors(exc: RequestValidationError | ValidationError) -> list[dict[str, str]]:
+    """Each failed field as `field` (dotted path), `code` and `message`: the API's `errors` and
+    the pages' messages next to each field."""
     errors = []
     for err in exc.errors():
         errors.append(

@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
@@ -37,8 +37,8 @@ def transfer_read(
 ) -> TransferRead:
     route = routes.route(transfer.from_org, transfer.to_org)
     ivr = route.ivr_option(transfer.topic) if route else None
-    deadline = transfer.wait_started_at + timedelta(seconds=transfer.wait_threshold_seconds)
-    overdue = transfer.status == TransferStatus.waiting and now > deadline
+    deadline = service.callback_required_after(transfer)
+    overdue = service.must_request_callback(transfer, now)
     return TransferRead(
         id=transfer.id,
         from_org=transfer.from_org,

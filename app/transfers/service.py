@@ -1,7 +1,7 @@
 """The rules of a warm transfer: who may dial whom, how long to wait, when to call back."""
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Table, TextClause, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -142,6 +142,19 @@ async def start_transfer(
 
 def _elapsed(transfer: Transfer, moment: datetime) -> float:
     return (moment - transfer.wait_started_at).total_seconds()
+
+
+def callback_required_after(transfer: Transfer) -> datetime:
+    return transfer.wait_started_at + timedelta(seconds=transfer.wait_threshold_seconds)
+
+
+def must_request_callback(transfer: Transfer, now: datetime) -> bool:
+    """Still waiting, and longer than the threshold: the live transfer must give way to a call
+    back. Exactly the threshold is not yet past it (see `connect`)."""
+    return (
+        transfer.status == TransferStatus.waiting
+        and _elapsed(transfer, now) > transfer.wait_threshold_seconds
+    )
 
 
 def _check_waiting(transfer: Transfer) -> None:

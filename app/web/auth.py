@@ -71,6 +71,7 @@ def check_csrf(request: Request, token: str | None) -> None:
 
 
 TeamLeaderPage = Annotated[WebUser, Depends(page_user(Role.team_leader))]
+AdviserPage = Annotated[WebUser, Depends(page_user(Role.agent))]
 
 
 def _safe_next(value: str | None) -> str | None:
@@ -115,12 +116,8 @@ async def sign_in(
         error = "Enter your key"
     elif principal is None:
         error = "This key is not recognised or has been revoked. Check it and try again"
-    elif not visible_to(principal):
-        # Today every page is for team leaders; adviser pages will open sign-in to agents.
-        error = (
-            "This key cannot sign in here: these pages are for team leaders. Sign in with a "
-            "team leader's key"
-        )
+    elif not visible_to(principal):  # a role no section is for (none today)
+        error = "This key cannot sign in here. Sign in with an adviser's or a team leader's key"
     if error or principal is None:
         status = 400 if not key.strip() else (401 if principal is None else 403)
         return render(

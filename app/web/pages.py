@@ -2,7 +2,7 @@
 
 import logging
 from collections.abc import Callable, Coroutine
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -20,8 +20,9 @@ from app.web import sessions
 logger = logging.getLogger("handoff.web")
 
 SECURITY_HEADERS = {
-    # No script at all; styles and images from this origin only; forms post here only.
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    # Scripts, styles and images from this origin only (no inline script); forms post here only.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -38,6 +39,17 @@ def _uk_time(value: datetime | None) -> str:
         return ""
     local = value.astimezone(LONDON)
     return f"{local.day} {local:%B %Y} at {local:%H:%M}"
+
+
+def _uk_clock(value: datetime | str) -> str:
+    """A time of day to the second, in the UK: when a stamp or a wait began."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return f"{moment.astimezone(LONDON):%H:%M:%S}"
+
+
+def _iso_ms(value: datetime) -> str:
+    """An instant for a script: UTC to the millisecond, which every browser's Date.parse reads."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _month_name(value: Month | str) -> str:
@@ -65,6 +77,8 @@ environment = Environment(
 environment.filters.update(
     long_date=_long_date,
     uk_time=_uk_time,
+    uk_clock=_uk_clock,
+    iso_ms=_iso_ms,
     month_name=_month_name,
     signed=_signed,
     percent=_percent,

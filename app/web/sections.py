@@ -12,9 +12,12 @@ class Section:
     role: Role
 
 
-# Adviser pages add a Section with Role.agent here; sign-in then admits agents' keys too.
+# A key may sign in when its role can use at least one section; the first it can use is where
+# it lands. Advisers (agents) see their own pages; team leaders see theirs and the advisers'.
 SECTIONS: list[Section] = [
     Section("Monthly reports", "/reports", Role.team_leader),
+    Section("Transfer a caller", "/transfer", Role.agent),
+    Section("Misdirection feedback", "/feedback", Role.agent),
 ]
 
 

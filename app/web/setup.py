@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.core.settings import Settings
-from app.web import auth, reports
+from app.web import advisers, auth, reports
 
 logger = logging.getLogger("handoff.web")
 
@@ -25,4 +25,5 @@ def install_web(app: FastAPI, settings: Settings) -> None:
         app.state.session_secret = secrets.token_urlsafe(32)
     app.include_router(auth.router)
     app.include_router(reports.router)
+    app.include_router(advisers.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

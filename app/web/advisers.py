@@ -1,0 +1,400 @@
+"""Advisers' pages: the transfer assistant (`/transfer`) and the misdirection feedback form
+(`/feedback/new`).
+
+Every write goes through the API's request models and services (`transfers.service`,
+`signposts.service`, `feedback.service`), so the pages keep the API's rules and its error codes;
+the threshold, in particular, is the service's (`must_request_callback`), never the page's.
+"""
+
+import uuid
+from datetime import datetime
+from math import ceil
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.callbacks import service as callbacks
+from app.core.auth import Role
+from app.core.deps import ClockDep, Routes, Session, SettingsDep
+from app.core.errors import DomainError
+from app.core.months import Month
+from app.core.settings import message_id_domain
+from app.feedback import service as feedback_service
+from app.feedback.schemas import FeedbackCreate
+from app.protocol.routes import Route, RouteTable
+from app.signposts import service as signposts
+from app.signposts.schemas import SignpostCreate
+from app.transfers import service as transfers
+from app.transfers.endpoints import Context
+from app.transfers.models import Transfer
+from app.transfers.schemas import FailureReason, TransferConnect, TransferCreate, TransferFail
+from app.web.auth import AdviserPage, WebUser
+from app.web.forms import (
+    PERMISSION_STAMPED,
+    STAMP_PERMISSION,
+    Form,
+    date_and_time,
+    permission_to_share,
+    submitted,
+)
+from app.web.pages import PageRoute, redirect, render
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+START_LABELS = {
+    "to_org": "the body you are transferring to",
+    "topic": "what the complaint is about",
+    "sender_reference": "your case reference",
+    PERMISSION_STAMPED: "when the caller gave permission to share",
+}
+CALLBACK_LABELS = {
+    "caller.name": "the caller's name",
+    "caller.contact_number": "the caller's contact number",
+    "caller.provider": "the name of the service provider",
+    "sender_reference": "your case reference",
+    PERMISSION_STAMPED: "when the caller gave permission to share",
+}
+FEEDBACK_LABELS = {
+    "about_org": "which body the feedback is about",
+    "case_references": "the case references",
+    "reason_for_contact": "the reason for contacting",
+    "names_and_times": "the names and times",
+    "correct_advice": "the correct advice",
+    "suggested_action": "a suggested course of action",
+    "occurred_at": "when it happened",
+}
+FEEDBACK_TEXTS = ("reason_for_contact", "names_and_times", "correct_advice", "suggested_action")
+DELIVERY_LABELS = {
+    "pending": "Queued",
+    "sending": "Sending",
+    "retrying": "Not sent yet: it will be tried again",
+    "sent": "Sent",
+    "dead": "Not delivered: ask your team leader or the service's operator",
+}
+
+
+def _routes_from(routes: RouteTable, org: str) -> list[Route]:
+    return [route for route in routes if route.from_org == org]
+
+
+def _optional(value: str) -> str | None:
+    return value or None
+
+
+# The transfer assistant ---------------------------------------------------------------------
+
+
+async def _start_page(
+    request: Request,
+    user: WebUser,
+    routes: RouteTable,
+    form: Form,
+    *,
+    status: int = 200,
+    signposted: Any = None,
+) -> Response:
+    choices = _routes_from(routes, user.principal.org)
+    chosen = routes.route(user.principal.org, form.value("to_org"))
+    if chosen is None and len(choices) == 1:
+        chosen = choices[0]
+        form.values["to_org"] = chosen.to_org
+    return render(
+        request,
+        "transfer_start.html",
+        {
+            "form": form,
+            "choices": choices,
+            "to_choices": [(r.to_org, routes.bodies[r.to_org].name, "") for r in choices],
+            "topics": [
+                (topic, option.label, f"press {option.option}")
+                for topic, option in (chosen.ivr_options.items() if chosen else ())
+            ],
+            "route": chosen,
+            "bodies": routes.bodies,
+            "own": routes.bodies[user.principal.org],
+            "signposted": signposted,
+        },
+        status=status,
+    )
+
+
+@router.get("/transfer")
+async def transfer_start(
+    request: Request,
+    user: AdviserPage,
+    session: Session,
+    routes: Routes,
+    to_org: Annotated[str, Query(max_length=32)] = "",
+    signposted: uuid.UUID | None = None,
+) -> Response:
+    done = None
+    if signposted is not None:
+        done = await signposts.get_signpost(session, user.principal, signposted)
+    form = Form(values={"to_org": to_org}, labels=START_LABELS)
+    return await _start_page(request, user, routes, form, signposted=done)
+
+
+def _start_request(form: Form, now: datetime) -> dict[str, Any]:
+    return {
+        "to_org": form.value("to_org"),
+        "topic": _optional(form.value("topic")),
+        "sender_reference": _optional(form.value("sender_reference")),
+        "permission_to_share_at": permission_to_share(form, now),
+    }
+
+
+@router.post("/transfer")
+async def dialling_now(
+    request: Request, user: AdviserPage, session: Session, ctx: Context
+) -> Response:
+    """The "Dialling now" button starts the transfer; "Permission given now" only stamps."""
+    form = await submitted(request, START_LABELS)
+    data = _start_request(form, ctx.now)
+    if form.value("action") == STAMP_PERMISSION:
+        return await _start_page(request, user, ctx.routes, form)
+    body = form.validate(TransferCreate, data)
+    if body is None or form.errors:
+        return await _start_page(request, user, ctx.routes, form, status=422)
+    try:
+        transfer, _ = await transfers.start_transfer(session, user.principal, ctx, body)
+    except DomainError as exc:
+        return await _start_page(request, user, ctx.routes, form.refused(exc), status=exc.status)
+    await session.commit()
+    return redirect(request, f"/transfer/{transfer.id}")
+
+
+@router.post("/transfer/signpost")
+async def signposted_instead(
+    request: Request, user: AdviserPage, session: Session, ctx: Context
+) -> Response:
+    """The "Signposted instead" button of the same form: its body and reference, if any."""
+    form = await submitted(request, START_LABELS)
+    data = {
+        "to_org": form.value("to_org"),
+        "sender_reference": _optional(form.value("sender_reference")),
+    }
+    body = form.validate(SignpostCreate, data)
+    if body is None:
+        return await _start_page(request, user, ctx.routes, form, status=422)
+    try:
+        signpost = signposts.record_signpost(
+            session,
+            user.principal,
+            ctx.routes,
+            body,
+            now=ctx.now,
+            skew_seconds=ctx.skew_seconds,
+        )
+    except DomainError as exc:
+        return await _start_page(request, user, ctx.routes, form.refused(exc), status=exc.status)
+    await session.commit()
+    return redirect(request, f"/transfer?signposted={signpost.id}")
+
+
+async def _transfer_page(
+    request: Request,
+    user: WebUser,
+    session: Session,
+    routes: RouteTable,
+    now: datetime,
+    transfer: Transfer,
+    *,
+    form: Form | None = None,
+    lines_busy: bool = False,
+    status: int = 200,
+) -> Response:
+    route = routes.route(transfer.from_org, transfer.to_org)
+    overdue = transfers.must_request_callback(transfer, now)
+    deadline = transfers.callback_required_after(transfer)
+    seconds_left = max(0, ceil((deadline - now).total_seconds()))
+    callback = None
+    if transfer.status == "failed":
+        callback_id = await transfers.callback_request_id_for(session, transfer.id)
+        if callback_id is not None:
+            callback = await callbacks.get_callback(session, user.principal, callback_id)
+    lines_busy = lines_busy or form is not None and form.value("reason") == "high_call_volume"
+    return render(
+        request,
+        "transfer.html",
+        {
+            "transfer": transfer,
+            "to_body": routes.bodies[transfer.to_org],
+            "own": routes.bodies[transfer.from_org],
+            "ivr": route.ivr_option(transfer.topic) if route else None,
+            "dial_number": route.dial_number if route else "",
+            "now": now,
+            "deadline": deadline,
+            "seconds_left": seconds_left,
+            # Without script the page reloads just after the deadline, and shows the form.
+            "refresh_seconds": seconds_left + 1,
+            "overdue": overdue,
+            # The callback form is shown by the server once the service says the wait is over,
+            # or when the adviser says the lines are busy; the script only shows it sooner.
+            "show_callback": transfer.status == "waiting" and (overdue or lines_busy),
+            "reason": (
+                FailureReason.wait_threshold_exceeded
+                if overdue or not lines_busy
+                else FailureReason.high_call_volume
+            ),
+            "form": form or Form(labels=CALLBACK_LABELS),
+            "callback": callback,
+            "delivery_labels": DELIVERY_LABELS,
+        },
+        status=status,
+    )
+
+
+@router.get("/transfer/{transfer_id}")
+async def transfer_page(
+    request: Request,
+    transfer_id: uuid.UUID,
+    user: AdviserPage,
+    session: Session,
+    routes: Routes,
+    clock: ClockDep,
+    busy: bool = False,
+) -> Response:
+    transfer = await transfers.get_transfer(session, user.principal, transfer_id)
+    return await _transfer_page(
+        request, user, session, routes, clock.now(), transfer, lines_busy=busy
+    )
+
+
+@router.post("/transfer/{transfer_id}/connected")
+async def connected(
+    request: Request, transfer_id: uuid.UUID, user: AdviserPage, session: Session, ctx: Context
+) -> Response:
+    await submitted(request, CALLBACK_LABELS)
+    transfer = await transfers.get_transfer(session, user.principal, transfer_id, for_update=True)
+    try:
+        transfers.connect(transfer, ctx, TransferConnect())
+    except DomainError as exc:  # e.g. wait_threshold_exceeded: the page turns to the call back
+        return await _transfer_page(
+            request,
+            user,
+            session,
+            ctx.routes,
+            ctx.now,
+            transfer,
+            form=Form(labels=CALLBACK_LABELS).refused(exc),
+            status=exc.status,
+        )
+    await session.commit()
+    return redirect(request, f"/transfer/{transfer_id}")
+
+
+@router.post("/transfer/{transfer_id}/callback")
+async def send_callback_request(
+    request: Request, transfer_id: uuid.UUID, user: AdviserPage, session: Session, ctx: Context
+) -> Response:
+    """The "Send call back request" button: the transfer fails with the caller's details."""
+    form = await submitted(request, CALLBACK_LABELS)
+    data = {
+        "reason": form.value("reason"),
+        "caller": {
+            "name": form.value("caller.name"),
+            "contact_number": form.value("caller.contact_number"),
+            "provider": form.value("caller.provider"),
+        },
+        "sender_reference": _optional(form.value("sender_reference")),
+        "permission_to_share_at": permission_to_share(form, ctx.now),
+    }
+    transfer = await transfers.get_transfer(session, user.principal, transfer_id, for_update=True)
+    status = 200  # "Permission given now": the stamp is shown, nothing is recorded yet
+    if form.value("action") != STAMP_PERMISSION:
+        status = 422
+        body = form.validate(TransferFail, data)
+        if body is not None and not form.errors:
+            try:
+                await transfers.fail(session, transfer, user.principal, ctx, body)
+            except DomainError as exc:
+                form.refused(exc)
+                status = exc.status
+            else:
+                await session.commit()
+                return redirect(request, f"/transfer/{transfer_id}")
+    return await _transfer_page(
+        request, user, session, ctx.routes, ctx.now, transfer, form=form, status=status
+    )
+
+
+# Misdirection feedback ----------------------------------------------------------------------
+
+
+def _feedback_page(
+    request: Request, user: WebUser, routes: RouteTable, form: Form, status: int = 200
+) -> Response:
+    about = [routes.bodies[r.to_org] for r in _routes_from(routes, user.principal.org)]
+    choices = [(b.id, b.name, f"emailed to {b.feedback_mailbox}") for b in about]
+    return render(request, "feedback_new.html", {"form": form, "about": choices}, status=status)
+
+
+@router.get("/feedback")
+async def feedback_home(request: Request, user: AdviserPage) -> Response:
+    return redirect(request, "/feedback/new")
+
+
+@router.get("/feedback/new")
+async def feedback_form(request: Request, user: AdviserPage, routes: Routes) -> Response:
+    return _feedback_page(request, user, routes, Form(labels=FEEDBACK_LABELS))
+
+
+@router.post("/feedback/new")
+async def submit_feedback(
+    request: Request,
+    user: AdviserPage,
+    session: Session,
+    routes: Routes,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Response:
+    form = await submitted(request, FEEDBACK_LABELS)
+    references = form.value("case_references").replace(",", " ").split()
+    data = {
+        "about_org": form.value("about_org"),
+        "case_references": references,
+        **{name: form.value(name) for name in FEEDBACK_TEXTS},
+        "occurred_at": date_and_time(form, "occurred_at"),
+    }
+    body = form.validate(FeedbackCreate, data)
+    if body is None or form.errors:
+        return _feedback_page(request, user, routes, form, status=422)
+    try:
+        feedback = feedback_service.submit_feedback(
+            session,
+            user.principal,
+            routes,
+            body,
+            now=clock.now(),
+            skew_seconds=settings.clock_skew_seconds,
+            message_id_domain=message_id_domain(settings),
+        )
+    except DomainError as exc:
+        return _feedback_page(request, user, routes, form.refused(exc), status=exc.status)
+    await session.commit()
+    return redirect(request, f"/feedback/{feedback.id}")
+
+
+@router.get("/feedback/{feedback_id}")
+async def feedback_sent(
+    request: Request,
+    feedback_id: uuid.UUID,
+    user: AdviserPage,
+    session: Session,
+    routes: Routes,
+) -> Response:
+    feedback = await feedback_service.get_feedback(session, user.principal, feedback_id)
+    month = Month.containing(feedback.submitted_at)
+    return render(
+        request,
+        "feedback_sent.html",
+        {
+            "feedback": feedback,
+            "about": routes.bodies[feedback.about_org],
+            # Team leaders read the month's feedback on the report page; advisers cannot.
+            "report_link": (
+                f"/reports/{month}#feedback" if user.principal.can(Role.team_leader) else None
+            ),
+            "month": month,
+        },
+    )

@@ -1,0 +1,136 @@
+"""Forms on the advisers' pages: the values as typed, and each field's error with its code.
+
+The rules are the API's: a form is turned into the API's request model and handed to the same
+service, and whatever either refuses comes back here as the same stable codes, placed next to
+the field they are about. Only the UK times advisers type are read here.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from app.core.errors import DOMAIN_FIELD_CODES, DomainError, validation_errors
+from app.core.months import LONDON
+from app.web.auth import check_csrf
+
+# Form-level errors (not about one field) are filed under this name.
+WHOLE_FORM = ""
+_ENTER_CODES = {"missing", "string_too_short", "blank", "too_short"}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    code: str
+    message: str
+
+
+@dataclass
+class Form:
+    """A submitted (or blank) form: its values as typed and its errors by field name."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, FieldError] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def value(self, name: str) -> str:
+        return self.values.get(name, "").strip()
+
+    def error(self, name: str, code: str, message: str) -> None:
+        self.errors.setdefault(name, FieldError(code, message))
+
+    def refused(self, exc: ValidationError | DomainError) -> "Form":
+        """File what the request model or the service refused under the fields it is about."""
+        if isinstance(exc, DomainError):
+            name = str(exc.extra.get("field", WHOLE_FORM))
+            self.error(name if name in self.labels else WHOLE_FORM, exc.code, exc.detail)
+            return self
+        for problem in validation_errors(exc):
+            # "caller.name" is a field of its own; "case_references.0" is one of a list.
+            name = ".".join(p for p in problem["field"].split(".") if not p.isdigit())
+            label = self.labels.get(name, name)
+            code = problem["code"]
+            if code in _ENTER_CODES:
+                message = f"Enter {label}"
+            elif code in DOMAIN_FIELD_CODES:
+                message = f"{label[:1].upper()}{label[1:]} {problem['message']}"
+            else:
+                message = f"{label[:1].upper()}{label[1:]}: {problem['message']}"
+            self.error(name if name in self.labels else WHOLE_FORM, code, message)
+        return self
+
+    def validate(self, model: type[BaseModel], data: dict[str, Any]) -> Any:
+        """`model` built from `data`, or None with the errors filed."""
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            self.refused(exc)
+            return None
+
+
+async def submitted(request: Request, labels: dict[str, str]) -> Form:
+    """The posted form, after its CSRF token is checked."""
+    data = await request.form()
+    values = {k: v for k, v in data.items() if isinstance(v, str)}
+    check_csrf(request, values.get("csrf_token"))
+    return Form(values=values, labels=labels)
+
+
+def time_today(form: Form, name: str, now: datetime, error_as: str = "") -> datetime | None:
+    """A time of day typed as HH:MM (UK time), on today's date in the UK; None when empty."""
+    text = form.value(name)
+    if not text:
+        return None
+    try:
+        moment = time.fromisoformat(text)
+    except ValueError:
+        form.error(
+            error_as or name, "invalid_time", "Enter the time as hours and minutes, like 14:05"
+        )
+        return None
+    today = now.astimezone(LONDON).date()
+    return datetime.combine(today, moment, tzinfo=LONDON)
+
+
+def date_and_time(form: Form, name: str) -> datetime | None:
+    """A date and time typed as YYYY-MM-DDTHH:MM (UK time, as a datetime-local field sends it)."""
+    text = form.value(name)
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is not None:
+        form.error(name, "invalid_datetime", "Enter a date and time, like 2026-11-10 14:05")
+        return None
+    return moment.replace(tzinfo=LONDON)
+
+
+PERMISSION_STAMPED = "permission_to_share_at"  # the hidden value the stamp button left
+PERMISSION_TYPED = "permission_time"
+STAMP_PERMISSION = "permission_now"  # the `action` of the "Permission given now" button
+
+
+def permission_to_share(form: Form, now: datetime) -> datetime | None:
+    """When the caller gave permission to share: stamped now by the button, typed as a time
+    today, or stamped by the button on an earlier round of the same form."""
+    if form.value("action") == STAMP_PERMISSION:
+        form.values[PERMISSION_STAMPED] = now.isoformat()
+        form.values[PERMISSION_TYPED] = ""
+        return now
+    typed = time_today(form, PERMISSION_TYPED, now, error_as=PERMISSION_STAMPED)
+    if typed is not None or form.value(PERMISSION_TYPED):
+        form.values[PERMISSION_STAMPED] = ""
+        return typed
+    stamped = form.value(PERMISSION_STAMPED)
+    if not stamped:
+        return None
+    try:
+        return datetime.fromisoformat(stamped)
+    except ValueError:
+        form.values[PERMISSION_STAMPED] = ""
+        form.error(PERMISSION_STAMPED, "invalid_time", "Record the permission again")
+        return None
