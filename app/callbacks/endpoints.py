@@ -8,8 +8,9 @@ from app.callbacks.schemas import CallbackPage, CallbackRead, DeliveryStatus
 from app.core.auth import AnyKey, TeamLeader
 from app.core.deps import Session
 from app.core.months import Month, MonthText
+from app.idempotency.routes import IdempotentRoute
 
-router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
+router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"], route_class=IdempotentRoute)
 
 
 @router.get("/{callback_id}", operation_id="get_callback")

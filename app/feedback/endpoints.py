@@ -9,8 +9,9 @@ from app.core.months import Month, MonthText
 from app.core.settings import message_id_domain
 from app.feedback import service
 from app.feedback.schemas import FeedbackCreate, FeedbackPage, FeedbackRead
+from app.idempotency.routes import IdempotentRoute
 
-router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
+router = APIRouter(prefix="/v1/feedback", tags=["feedback"], route_class=IdempotentRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="submit_feedback")

@@ -6,10 +6,11 @@ from fastapi import APIRouter, status
 
 from app.core.auth import Admin
 from app.core.deps import ClockDep, Routes, Session
+from app.idempotency.routes import IdempotentRoute
 from app.keys import service
 from app.keys.schemas import KeyCreate, KeyCreated, KeyRead
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/v1/keys", tags=["keys"], route_class=IdempotentRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="create_key")
