@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.core.auth import current_principal
 from app.core.errors import PROBLEM_JSON
@@ -66,7 +66,7 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
         yield from _calls(sub)
 
 
-def error_statuses(route: APIRoute) -> set[int]:
+def error_statuses(route: Any) -> set[int]:
     """The 4xx answers `route` can give, from what it depends on."""
     dependant = route.dependant
     calls = set(_calls(dependant))
@@ -95,8 +95,9 @@ def _problem_response(status: int, existing: dict[str, Any] | None) -> dict[str,
 
 def with_problems(document: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
     """Declare each operation's problem+json answers (FastAPI's own 422 schema is not ours)."""
-    for route in routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
+    # Included routers are resolved lazily; FastAPI's own walk gives each route as served.
+    for route in iter_route_contexts(routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
             continue
         for method in route.methods or ():
             operation = document["paths"][route.path_format].get(method.lower())
