@@ -3,6 +3,10 @@
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
+
+from app.core.database import make_sessionmaker
+
 
 def iso(moment: datetime) -> str:
     return moment.isoformat()
@@ -50,3 +54,9 @@ async def failed_transfer(client: Any, key: Any, now: datetime) -> dict[str, Any
     )
     assert failed.status_code == 200, failed.text
     return dict(failed.json())
+
+
+async def count(app: Any, model: Any) -> int:
+    """How many rows of `model` the app's database holds."""
+    async with make_sessionmaker(app.state.engine)() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)

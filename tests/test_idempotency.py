@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.callbacks.models import CallbackRequest
 from app.core.clock import FixedClock
@@ -19,7 +19,7 @@ from app.idempotency.models import IdempotencyKey
 from app.outbox.models import OutboxMessage
 from app.transfers.models import Transfer
 from tests.conftest import Key
-from tests.helpers import CALLER, assert_problem, failure, to_lgsco
+from tests.helpers import CALLER, assert_problem, count, failure, to_lgsco
 from tests.outbox_support import SmtpServer, worker
 
 OPENAPI = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
@@ -33,11 +33,6 @@ def failed_in_one_request(clock: FixedClock, **caller: str) -> dict[str, Any]:
 
 def with_key(key: Key, idempotency_key: str) -> dict[str, str]:
     return {**key.headers, "Idempotency-Key": idempotency_key}
-
-
-async def count(app: Any, model: Any) -> int:
-    async with make_sessionmaker(app.state.engine)() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 async def test_a_retry_gets_the_first_answer_and_creates_nothing(
@@ -92,7 +87,7 @@ async def test_each_creating_post_is_idempotent(
     assert await count(app, CallbackRequest) == 1
     # The key's secret is shown once, and again only to a retry of the request that made it.
     keys = await client.get("/v1/keys", headers=admin.headers)
-    assert [k["name"] for k in keys.json()].count("desk 9") == 1
+    assert [k["name"] for k in keys.json()["items"]].count("desk 9") == 1
 
 
 async def test_the_same_key_with_another_body_is_refused(
