@@ -12,6 +12,15 @@ def iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
+FEEDBACK = {
+    "about_org": "lgsco",
+    "case_references": ["LG-1"],
+    "reason_for_contact": "A complaint about a care home's fees.",
+    "names_and_times": "J. Smith, 10:05",
+    "correct_advice": "Transfer to LGSCO.",
+    "suggested_action": "Refresh the intake script.",
+}
+
 CALLER = {"name": "Ada Lovelace", "contact_number": "07911 123456", "provider": "Sunrise Care Home"}
 
 

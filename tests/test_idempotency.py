@@ -19,7 +19,7 @@ from app.idempotency.models import IdempotencyKey
 from app.outbox.models import OutboxMessage
 from app.transfers.models import Transfer
 from tests.conftest import Key
-from tests.helpers import CALLER, assert_problem, count, failure, to_lgsco
+from tests.helpers import CALLER, FEEDBACK, assert_problem, count, failure, to_lgsco
 from tests.outbox_support import SmtpServer, worker
 
 OPENAPI = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
@@ -67,14 +67,7 @@ async def test_each_creating_post_is_idempotent(
         (
             cqc_leader,
             "/v1/feedback",
-            {
-                "about_org": "lgsco",
-                "case_references": ["LG-1"],
-                "reason_for_contact": "A complaint about a care home's fees.",
-                "names_and_times": "J. Smith, 10:05",
-                "correct_advice": "Transfer to LGSCO.",
-                "suggested_action": "Refresh the intake script.",
-            },
+            FEEDBACK,
         ),
         (cqc_leader, f"/v1/transfers/{started.json()['id']}/failed", failure("high_call_volume")),
         (admin, "/v1/keys", {"role": "agent", "name": "desk 9"}),

@@ -57,9 +57,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     # Keep up to 15 connections open. QueuePool's default (5, plus 10 overflow that are closed
     # when returned) opens and closes a PostgreSQL connection per request under load.
-    if "poolclass" not in kwargs:
-        kwargs.setdefault("pool_size", 15)
-        kwargs.setdefault("max_overflow", 0)
+    kwargs.setdefault("pool_size", 15)
+    kwargs.setdefault("max_overflow", 0)
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
