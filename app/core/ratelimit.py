@@ -1,4 +1,5 @@
-"""The per-key rate limit: a moving window per API key, in the process or in Redis.
+"""The per-key rate limit: a sliding window per API key (two counters, O(1) per key),
+in the process or in Redis.
 
 In the process (the default) each worker counts on its own, so with N workers or replicas a
 key gets N times the limit; `rate_limit_redis_url` makes every process count in one place.
@@ -9,7 +10,7 @@ import time
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from app.core.errors import DomainError
@@ -32,7 +33,7 @@ class RateLimiter:
             storage = storage_from_string("async+memory://")
         assert isinstance(storage, Storage)
         self.storage = storage
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.limiter = SlidingWindowCounterRateLimiter(storage)
 
     async def hit(self, key: str) -> None:
         """Count one request for `key`; raise RateLimited (429, Retry-After) when over."""
