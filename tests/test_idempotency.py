@@ -17,6 +17,7 @@ from app.core.database import make_sessionmaker
 from app.idempotency import service as idempotency
 from app.idempotency.models import IdempotencyKey
 from app.outbox.models import OutboxMessage
+from app.transfers import service as transfers_service
 from app.transfers.models import Transfer
 from tests.conftest import Key
 from tests.helpers import CALLER, FEEDBACK, assert_problem, count, failure, to_lgsco
@@ -103,29 +104,70 @@ async def test_the_same_key_with_another_body_is_refused(
     assert await count(app, CallbackRequest) == 1
 
 
-async def test_a_key_still_running_answers_409(
+async def test_a_key_still_running_answers_409_and_a_slow_first_request_cannot_win_late(
+    client: httpx.AsyncClient,
+    app: Any,
+    clock: FixedClock,
+    cqc_agent: Key,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first request stalls inside the service (a slow database, say) while retries come."""
+    entered, go_on = asyncio.Event(), asyncio.Event()
+    original = transfers_service.start_transfer
+
+    async def stalled(*args: Any, **kwargs: Any) -> Any:
+        if not entered.is_set():
+            entered.set()
+            await go_on.wait()
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(transfers_service, "start_transfer", stalled)
+    body = failed_in_one_request(clock)
+    headers = with_key(cqc_agent, "slow-1")
+    first = asyncio.create_task(client.post("/v1/transfers", json=body, headers=headers))
+    await entered.wait()
+
+    retry = await client.post("/v1/transfers", json=body, headers=headers)
+    assert_problem(retry, 409, "idempotency_request_in_progress")
+    assert retry.headers["Retry-After"] == "1"
+
+    # A minute on, the claim counts as abandoned: a retry takes it over and runs.
+    clock.advance(idempotency.ABANDONED_AFTER.total_seconds())
+    taken_over = await client.post("/v1/transfers", json=body, headers=headers)
+    assert taken_over.status_code == 201, taken_over.text
+
+    # The first request finally goes on, but can no longer commit: no second call back.
+    go_on.set()
+    assert_problem(await first, 409, "idempotency_request_in_progress")
+    assert await count(app, Transfer) == 1
+    assert await count(app, CallbackRequest) == 1
+    again = await client.post("/v1/transfers", json=body, headers=headers)
+    assert again.json() == taken_over.json()
+
+
+async def test_a_claim_left_by_a_dead_process_is_taken_over_after_a_minute(
     client: httpx.AsyncClient, app: Any, clock: FixedClock, cqc_agent: Key
 ) -> None:
     body = failed_in_one_request(clock)
     raw = json.dumps(body).encode()
-    # The first request has claimed the key and is still running.
+    # A process claimed the key and died before it committed anything.
     async with make_sessionmaker(app.state.engine)() as session:
         await idempotency.claim(
             session,
             api_key_id=cqc_agent.id,
-            idempotency_key="slow-1",
+            idempotency_key="orphan",
             request_hash=idempotency.fingerprint("POST", "/v1/transfers", raw),
             now=clock.now(),
             ttl=timedelta(hours=24),
         )
-    second = await client.post(
-        "/v1/transfers",
-        content=raw,
-        headers={**with_key(cqc_agent, "slow-1"), "Content-Type": "application/json"},
-    )
-    assert_problem(second, 409, "idempotency_request_in_progress")
-    assert second.headers["Retry-After"] == "1"
-    assert await count(app, CallbackRequest) == 0
+    headers = {**with_key(cqc_agent, "orphan"), "Content-Type": "application/json"}
+    clock.advance(idempotency.ABANDONED_AFTER.total_seconds() - 1)
+    early = await client.post("/v1/transfers", content=raw, headers=headers)
+    assert_problem(early, 409, "idempotency_request_in_progress")
+    clock.advance(1)
+    late = await client.post("/v1/transfers", content=raw, headers=headers)
+    assert late.status_code == 201, late.text
+    assert await count(app, CallbackRequest) == 1
 
 
 @pytest.mark.parametrize(
@@ -168,7 +210,7 @@ async def test_a_request_that_failed_gives_its_key_back(
     wrong = await client.post(
         "/v1/transfers", json={"to_org": "nowhere"}, headers=with_key(cqc_agent, "fix-me")
     )
-    assert wrong.status_code == 422
+    assert wrong.status_code == 422, wrong.text
     fixed = await client.post(
         "/v1/transfers", json=failed_in_one_request(clock), headers=with_key(cqc_agent, "fix-me")
     )

@@ -2,6 +2,7 @@
 optional Idempotency-Key header; with one, a retry gets the first answer again."""
 
 import logging
+import uuid
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from datetime import timedelta
@@ -24,10 +25,20 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 class _Claim:
     """The key this request holds, and whether its own transaction has committed."""
 
-    committed = False
+    def __init__(self, row_id: uuid.UUID) -> None:
+        self.row_id = row_id
+        self.committed = False
 
 
 _current_claim: ContextVar[_Claim | None] = ContextVar("idempotency_claim", default=None)
+
+
+@event.listens_for(Session, "before_commit")
+def _fence(session: Session) -> None:
+    # The request's own transaction marks its claim, and fails if a retry has taken it over.
+    claim = _current_claim.get()
+    if claim is not None and not claim.committed:
+        service.mark_committed(session, claim.row_id)
 
 
 @event.listens_for(Session, "after_commit")
@@ -100,13 +111,16 @@ async def _run_once(request: Request, handler: Handler, key: str, secret: str) -
     if isinstance(outcome, service.StoredAnswer):
         return _replay(outcome, sealer, request_hash)
 
-    claim = _Claim()
+    claim = _Claim(outcome)
     token = _current_claim.set(claim)
     try:
-        response = await handler(request)
+        # The endpoint's session, closed (anything uncommitted rolled back) before the key is
+        # given back: on SQLite an open write would lock the database against that.
+        async with state.sessionmaker() as request.state.session:
+            response = await handler(request)
     except BaseException:
-        _current_claim.reset(token)
-        await _give_back(request, outcome, claim)
+        _current_claim.reset(token)  # before any session of our own commits
+        await _give_back(request, claim)
         raise
     _current_claim.reset(token)
     body = getattr(response, "body", None)
@@ -119,17 +133,17 @@ async def _run_once(request: Request, handler: Handler, key: str, secret: str) -
             sealed_body=sealer.seal(body, request_hash),
         )
     else:
-        await _give_back(request, outcome, claim)
+        await _give_back(request, claim)
     return response
 
 
-async def _give_back(request: Request, row_id: Any, claim: _Claim) -> None:
+async def _give_back(request: Request, claim: _Claim) -> None:
     if claim.committed:
-        # Changes were saved but no answer was stored: keep the key "in progress" until it
+        # Changes were saved but no answer was stored: the key stays "committed" until it
         # expires, so that a retry is refused (409) rather than run twice.
         logger.warning("idempotent request committed without a stored answer")
         return
-    await service.release(request.app.state.sessionmaker, row_id)
+    await service.release(request.app.state.sessionmaker, claim.row_id)
 
 
 def _replay(answer: service.StoredAnswer, sealer: service.Sealer, request_hash: str) -> Response:

@@ -4,6 +4,12 @@ A key is claimed by inserting its row (unique per API key) in a transaction of i
 before the request runs, so of any number of concurrent requests with one key exactly one
 runs; the others see the row and are answered 409 (still running), 422 (another request) or
 the stored answer. A request that fails before its transaction commits gives its key back.
+
+The claim is also a fence: the request's own transaction moves the row from `in_progress` to
+`committed` as it commits (`mark_committed`), and cannot commit if the row is no longer its
+own. So a claim whose request has not committed after ABANDONED_AFTER (its process died) can
+be taken over safely: if that request was only slow, its commit now fails instead of
+creating the record twice.
 """
 
 import hashlib
@@ -17,9 +23,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, DomainError, Unprocessable
 from app.idempotency.models import IdempotencyKey
@@ -29,8 +36,12 @@ HEADER = "Idempotency-Key"
 KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"
 _VALID_KEY = re.compile(KEY_PATTERN)
 
-IN_PROGRESS = "in_progress"
-COMPLETED = "completed"
+IN_PROGRESS = "in_progress"  # claimed, nothing committed yet
+COMMITTED = "committed"  # the request's changes are saved; its answer is not stored yet
+COMPLETED = "completed"  # the answer is stored
+
+# A claim this old whose request never committed belongs to a request that died.
+ABANDONED_AFTER = timedelta(seconds=60)
 
 
 class InvalidIdempotencyKey(DomainError):
@@ -136,8 +147,20 @@ async def claim(
         )
         if existing is None:  # its request failed and gave the key back: claim it again
             continue
-        if existing.expires_at <= now:  # expired but not purged yet: a fresh start
-            await session.delete(existing)
+        if existing.expires_at <= now or _abandoned(existing, now):
+            # Expired, or claimed by a request that died before committing: start afresh.
+            await session.execute(
+                delete(IdempotencyKey).where(
+                    IdempotencyKey.id == existing.id,
+                    or_(
+                        IdempotencyKey.expires_at <= now,
+                        and_(
+                            IdempotencyKey.state == IN_PROGRESS,
+                            IdempotencyKey.created_at <= now - ABANDONED_AFTER,
+                        ),
+                    ),
+                )
+            )
             await session.commit()
             continue
         if existing.request_hash != request_hash:
@@ -155,6 +178,25 @@ async def claim(
         f"A request with this {HEADER} is still running; retry after it has finished.",
         headers={"Retry-After": "1"},
     )
+
+
+def _abandoned(row: IdempotencyKey, now: datetime) -> bool:
+    return row.state == IN_PROGRESS and row.created_at <= now - ABANDONED_AFTER
+
+
+def mark_committed(session: Session, row_id: uuid.UUID) -> None:
+    """In the request's own transaction, just before it commits: the claim is still ours."""
+    result = session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == row_id, IdempotencyKey.state == IN_PROGRESS)
+        .values(state=COMMITTED)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(
+            "idempotency_request_in_progress",
+            f"This request took so long that a retry with its {HEADER} took over; "
+            "nothing was saved by this one.",
+        )
 
 
 async def complete(
@@ -180,7 +222,7 @@ async def complete(
 
 
 async def release(sessionmaker: async_sessionmaker[AsyncSession], row_id: uuid.UUID) -> None:
-    """Give the key back: its request changed nothing, so a retry may run it again."""
+    """Give the key back: its request saved nothing, so a retry may run it again."""
     async with sessionmaker() as session:
         await session.execute(
             delete(IdempotencyKey).where(
