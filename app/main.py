@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.callbacks.endpoints import router as callbacks_router
+from app.core.body_limit import BodySizeLimitMiddleware
 from app.core.clock import Clock
 from app.core.database import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.observability import install_request_context
+from app.core.openapi import install_openapi
+from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
 from app.feedback.endpoints import router as feedback_router
 from app.health.endpoints import router as health_router
@@ -71,6 +74,7 @@ def create_app(
     app.state.routes = routes or load_table(settings.routes_file)
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.rate_limiter = RateLimiter(settings)
 
     install_error_handlers(app)
     for router in (
@@ -85,6 +89,8 @@ def create_app(
     ):
         app.include_router(router)
     install_web(app, settings)
+    install_openapi(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     # Operations: request id, access log and metrics around everything, error pages included.
     install_request_context(app)

@@ -3,6 +3,7 @@
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core.database import Base
 from app.feedback.models import Feedback
+from app.idempotency.models import IdempotencyKey
 from app.keys.models import ApiKey
 from app.outbox.models import OutboxMessage
 from app.reports.models import ReportPublication
@@ -15,6 +16,7 @@ __all__ = [
     "CallbackRequest",
     "CallerDetails",
     "Feedback",
+    "IdempotencyKey",
     "OutboxMessage",
     "ReportPublication",
     "Signpost",

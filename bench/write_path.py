@@ -86,7 +86,12 @@ def run(config: Config) -> list[Result]:
         sides = {
             "project": (
                 PROJECT_APP,
-                {"HANDOFF_DATABASE_URL": db_url, "HANDOFF_OUTBOX_WORKER_ENABLED": "false"},
+                {
+                    "HANDOFF_DATABASE_URL": db_url,
+                    "HANDOFF_OUTBOX_WORKER_ENABLED": "false",
+                    # One key sends everything: measure the write path, not the 429s.
+                    "HANDOFF_RATE_LIMIT": "1000000/second",
+                },
                 secret,
             ),
             "baseline": (

@@ -3,10 +3,23 @@
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
+
+from app.core.database import make_sessionmaker
+
 
 def iso(moment: datetime) -> str:
     return moment.isoformat()
 
+
+FEEDBACK = {
+    "about_org": "lgsco",
+    "case_references": ["LG-1"],
+    "reason_for_contact": "A complaint about a care home's fees.",
+    "names_and_times": "J. Smith, 10:05",
+    "correct_advice": "Transfer to LGSCO.",
+    "suggested_action": "Refresh the intake script.",
+}
 
 CALLER = {"name": "Ada Lovelace", "contact_number": "07911 123456", "provider": "Sunrise Care Home"}
 
@@ -50,3 +63,9 @@ async def failed_transfer(client: Any, key: Any, now: datetime) -> dict[str, Any
     )
     assert failed.status_code == 200, failed.text
     return dict(failed.json())
+
+
+async def count(app: Any, model: Any) -> int:
+    """How many rows of `model` the app's database holds."""
+    async with make_sessionmaker(app.state.engine)() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)

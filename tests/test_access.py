@@ -72,7 +72,7 @@ async def test_admins_manage_their_own_bodys_keys(
     works = await client.get("/v1/routes", headers={"Authorization": f"Bearer {secret}"})
     assert works.status_code == 200
 
-    listed = (await client.get("/v1/keys", headers=admin.headers)).json()
+    listed = (await client.get("/v1/keys", headers=admin.headers)).json()["items"]
     assert {k["org"] for k in listed} == {"cqc"}
     assert all("secret" not in k and "key_hash" not in k for k in listed)
     other_body = await client.post(f"/v1/keys/{lgsco_agent.id}/revoke", headers=admin.headers)

@@ -8,8 +8,10 @@ from app.callbacks.schemas import CallbackPage, CallbackRead, DeliveryStatus
 from app.core.auth import AnyKey, TeamLeader
 from app.core.deps import Session
 from app.core.months import Month, MonthText
+from app.core.pagination import Cursor, PageSize
+from app.idempotency.routes import IdempotentRoute
 
-router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
+router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"], route_class=IdempotentRoute)
 
 
 @router.get("/{callback_id}", operation_id="get_callback")
@@ -23,8 +25,8 @@ async def list_callbacks(
     session: Session,
     month: Annotated[MonthText | None, Query(description="YYYY-MM, in UK time")] = None,
     status: DeliveryStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
 ) -> CallbackPage:
     rows, next_cursor = await service.list_callbacks(
         session,

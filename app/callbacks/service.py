@@ -12,7 +12,7 @@ from app.core import metrics
 from app.core.auth import Principal
 from app.core.errors import NotFound
 from app.core.months import Month
-from app.core.pagination import encode_cursor, newest_first
+from app.core.pagination import cut_page, newest_first
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
 from app.protocol.routes import Route
@@ -135,9 +135,4 @@ async def list_callbacks(
         query = query.where(OutboxMessage.status == status)
     query = newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
     rows = [_unpack(r) for r in (await session.execute(query)).all()]
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1][0]
-        next_cursor = encode_cursor(last.requested_at, last.id)
-    return rows, next_cursor
+    return cut_page(rows, limit, lambda row: (row[0].requested_at, row[0].id))

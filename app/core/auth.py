@@ -82,6 +82,28 @@ def forget_principal(key_id: uuid.UUID) -> None:
             del _principals[key_hash]
 
 
+def bearer_secret(request: Request) -> str | None:
+    """The key from `Authorization: Bearer <key>`, if the request sent one."""
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    secret = secret.strip()
+    return secret if scheme.lower() == "bearer" and secret else None
+
+
+async def identify(request: Request, session: AsyncSession) -> Principal | None:
+    """The calling key, or None if unknown or revoked. Counts the request against the key's
+    rate limit (429 when over), once per request however often it is asked."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
+    secret = bearer_secret(request)
+    principal = await principal_for_secret(session, secret) if secret else None
+    if principal is None:
+        return None
+    await request.app.state.rate_limiter.hit(str(principal.key_id))
+    request.state.principal = principal
+    return principal
+
+
 async def current_principal(
     request: Request,
     session: Annotated[AsyncSession, Depends(get_session)],
@@ -93,14 +115,13 @@ async def current_principal(
             "Send an API key as 'Authorization: Bearer <key>'.",
             headers=_CHALLENGE,
         )
-    principal = await principal_for_secret(session, credentials.credentials)
+    principal = await identify(request, session)
     if principal is None:
         raise Unauthorized(
             "invalid_api_key",
             "The API key is unknown or revoked.",
             headers={"WWW-Authenticate": 'Bearer realm="handoff", error="invalid_token"'},
         )
-    request.state.principal = principal
     return principal
 
 
@@ -114,6 +135,7 @@ def require(role: Role):  # type: ignore[no-untyped-def]
             raise Forbidden("insufficient_role", f"This needs a key with the {role} role.")
         return principal
 
+    _dependency.required_role = role  # type: ignore[attr-defined]  # read by core.openapi
     return _dependency
 
 

@@ -67,7 +67,15 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; the endpoint commits once, anything uncommitted rolls back."""
+    """One session per request; the endpoint commits once, anything uncommitted rolls back.
+
+    A session the request already holds (`request.state.session`, opened and closed by
+    `idempotency.routes` around the endpoint) is used instead of a new one.
+    """
+    held: AsyncSession | None = getattr(request.state, "session", None)
+    if held is not None:
+        yield held
+        return
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
         yield session

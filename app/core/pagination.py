@@ -3,15 +3,25 @@
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
+from fastapi import Query
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.errors import Unprocessable
 
 Q = TypeVar("Q", bound=Select)  # type: ignore[type-arg]
+R = TypeVar("R")
+
+# Largest page any list endpoint gives.
+MAX_PAGE_SIZE = 100
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")]
+Cursor = Annotated[
+    str | None, Query(max_length=200, description="`next_cursor` of the page before.")
+]
 
 
 def encode_cursor(moment: datetime, row_id: uuid.UUID) -> str:
@@ -42,3 +52,13 @@ def newest_first(
         at, last_id = decode_cursor(cursor)
         query = query.where(or_(moment < at, and_(moment == at, row_id < last_id)))
     return query.order_by(moment.desc(), row_id.desc()).limit(limit + 1)  # type: ignore[return-value]
+
+
+def cut_page(
+    rows: list[R], limit: int, position: Callable[[R], tuple[datetime, uuid.UUID]]
+) -> tuple[list[R], str | None]:
+    """The first `limit` of rows fetched by `newest_first`, and the cursor of the next page."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(*position(rows[-1]))

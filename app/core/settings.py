@@ -4,6 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import limits
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -66,6 +67,26 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         default=False, description="Mark session cookies Secure (set true behind HTTPS)."
     )
+    max_body_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest request body accepted; larger ones get 413 before they are read.",
+    )
+    rate_limit: str = Field(
+        default="600/minute",
+        description="Requests allowed per API key, in the `limits` notation "
+        "(e.g. 600/minute, 20/second). Over it: 429 with Retry-After.",
+    )
+    rate_limit_redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db to share the rate limit between workers and "
+        "replicas. Unset: counted in each process (one worker only).",
+    )
+    idempotency_ttl_hours: int = Field(
+        default=24,
+        ge=24,
+        description="How long an Idempotency-Key and its stored answer are kept (at least 24).",
+    )
     log_format: Literal["json", "text"] = Field(
         default="json",
         description="Log line format: json (one object a line, for collectors) or text.",
@@ -73,6 +94,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Lowest level of log record written."
     )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        limits.parse(value)  # ValueError for anything that is not e.g. "600/minute"
+        return value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

@@ -6,11 +6,13 @@ from fastapi import APIRouter, Query, status
 from app.core.auth import AnyKey, TeamLeader
 from app.core.deps import ClockDep, Routes, Session, SettingsDep
 from app.core.months import Month, MonthText
+from app.core.pagination import Cursor, PageSize
 from app.core.settings import message_id_domain
 from app.feedback import service
 from app.feedback.schemas import FeedbackCreate, FeedbackPage, FeedbackRead
+from app.idempotency.routes import IdempotentRoute
 
-router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
+router = APIRouter(prefix="/v1/feedback", tags=["feedback"], route_class=IdempotentRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="submit_feedback")
@@ -45,8 +47,8 @@ async def list_feedback(
     principal: TeamLeader,
     session: Session,
     month: Annotated[MonthText | None, Query(description="YYYY-MM, in UK time")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
 ) -> FeedbackPage:
     rows, next_cursor = await service.list_feedback(
         session, principal, month=Month.parse(month) if month else None, limit=limit, cursor=cursor

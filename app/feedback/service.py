@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Principal
 from app.core.errors import NotFound
 from app.core.months import Month
-from app.core.pagination import encode_cursor, newest_first
+from app.core.pagination import cut_page, newest_first
 from app.core.rules import not_in_future
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackCreate
@@ -82,8 +82,4 @@ async def list_feedback(
         query = query.where(Feedback.submitted_at >= start, Feedback.submitted_at < end)
     query = newest_first(query, Feedback.submitted_at, Feedback.id, cursor, limit)
     rows = list((await session.scalars(query)).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].submitted_at, rows[-1].id)
-    return rows, next_cursor
+    return cut_page(rows, limit, lambda row: (row.submitted_at, row.id))

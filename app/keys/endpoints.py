@@ -6,10 +6,12 @@ from fastapi import APIRouter, status
 
 from app.core.auth import Admin
 from app.core.deps import ClockDep, Routes, Session
+from app.core.pagination import Cursor, PageSize
+from app.idempotency.routes import IdempotentRoute
 from app.keys import service
-from app.keys.schemas import KeyCreate, KeyCreated, KeyRead
+from app.keys.schemas import KeyCreate, KeyCreated, KeyPage, KeyRead
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/v1/keys", tags=["keys"], route_class=IdempotentRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="create_key")
@@ -24,8 +26,14 @@ async def create_key(
 
 
 @router.get("", operation_id="list_keys")
-async def list_keys(principal: Admin, session: Session) -> list[KeyRead]:
-    return [KeyRead.model_validate(k) for k in await service.list_keys(session, principal.org)]
+async def list_keys(
+    principal: Admin, session: Session, limit: PageSize = 50, cursor: Cursor = None
+) -> KeyPage:
+    """The calling body's keys, newest first."""
+    keys, next_cursor = await service.page_of_keys(
+        session, principal.org, limit=limit, cursor=cursor
+    )
+    return KeyPage(items=[KeyRead.model_validate(k) for k in keys], next_cursor=next_cursor)
 
 
 @router.post("/{key_id}/revoke", operation_id="revoke_key")

@@ -1,6 +1,8 @@
 import uuid
 from datetime import datetime
 
+from pydantic import Field
+
 from app.core.auth import Role
 from app.core.validation import RequestModel, ResponseModel, ShortText
 
@@ -22,3 +24,8 @@ class KeyRead(ResponseModel):
 
 class KeyCreated(KeyRead):
     secret: str
+
+
+class KeyPage(ResponseModel):
+    items: list[KeyRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Role, forget_principal, hash_key
 from app.core.errors import NotFound, Unprocessable
+from app.core.pagination import cut_page, newest_first
 from app.keys.models import ApiKey
 from app.protocol.routes import RouteTable
 
@@ -44,6 +45,17 @@ async def list_keys(session: AsyncSession, org: str | None = None) -> list[ApiKe
     if org is not None:
         query = query.where(ApiKey.org == org)
     return list((await session.scalars(query)).all())
+
+
+async def page_of_keys(
+    session: AsyncSession, org: str, *, limit: int, cursor: str | None
+) -> tuple[list[ApiKey], str | None]:
+    """A body's keys, newest first, a page at a time."""
+    query = newest_first(
+        select(ApiKey).where(ApiKey.org == org), ApiKey.created_at, ApiKey.id, cursor, limit
+    )
+    rows = list((await session.scalars(query)).all())
+    return cut_page(rows, limit, lambda key: (key.created_at, key.id))
 
 
 async def revoke_key(

@@ -2,9 +2,10 @@ from fastapi import APIRouter
 
 from app.core.auth import AnyKey
 from app.core.deps import Routes
+from app.idempotency.routes import IdempotentRoute
 from app.protocol.schemas import RouteTableRead
 
-router = APIRouter(prefix="/v1/routes", tags=["protocol"])
+router = APIRouter(prefix="/v1/routes", tags=["protocol"], route_class=IdempotentRoute)
 
 
 @router.get("", operation_id="list_routes")

@@ -4,10 +4,11 @@ from fastapi import APIRouter, status
 
 from app.core.auth import AnyKey
 from app.core.deps import ClockDep, Routes, Session, SettingsDep
+from app.idempotency.routes import IdempotentRoute
 from app.signposts import service
 from app.signposts.schemas import SignpostCreate, SignpostRead
 
-router = APIRouter(prefix="/v1/signposts", tags=["signposts"])
+router = APIRouter(prefix="/v1/signposts", tags=["signposts"], route_class=IdempotentRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="record_signpost")

@@ -1,12 +1,16 @@
 import uuid
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.core.validation import AwareDatetime, Reference, RequestModel, ResponseModel
 
 
 class SignpostCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"to_org": "lgsco", "sender_reference": "CQC-1001"}]}
+    )
+
     to_org: str = Field(min_length=1, max_length=32, examples=["cqc"])
     signposted_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
     sender_reference: Reference | None = None

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, status
 from app.core.auth import AnyKey
 from app.core.deps import ClockDep, Routes, Session, SettingsDep
 from app.core.settings import message_id_domain
+from app.idempotency.routes import IdempotentRoute
 from app.protocol.routes import RouteTable
 from app.transfers import service
 from app.transfers.models import Transfer
@@ -19,7 +20,7 @@ from app.transfers.schemas import (
     TransferStatus,
 )
 
-router = APIRouter(prefix="/v1/transfers", tags=["transfers"])
+router = APIRouter(prefix="/v1/transfers", tags=["transfers"], route_class=IdempotentRoute)
 
 
 def _next_step(transfer: Transfer, overdue: bool) -> str:

@@ -3,7 +3,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.core.validation import (
     AwareDatetime,
@@ -65,6 +65,32 @@ Outcome = Annotated[ConnectedOutcome | FailedOutcome, Field(discriminator="statu
 
 
 class TransferCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "to_org": "lgsco",
+                    "sender_reference": "CQC-1001",
+                    "permission_to_share_at": "2026-11-10T09:58:00Z",
+                },
+                {
+                    "to_org": "lgsco",
+                    "sender_reference": "CQC-1002",
+                    "permission_to_share_at": "2026-11-10T09:58:00Z",
+                    "outcome": {
+                        "status": "failed",
+                        "reason": "high_call_volume",
+                        "caller": {
+                            "name": "Ada Lovelace",
+                            "contact_number": "07911 123456",
+                            "provider": "Sunrise Care Home",
+                        },
+                    },
+                },
+            ]
+        }
+    )
+
     to_org: str = Field(min_length=1, max_length=32, examples=["lgsco"])
     sender_reference: Reference | None = None
     topic: str | None = Field(
