@@ -36,6 +36,11 @@ class Config:
     concurrency: int = 32  # open connections held by wrk
     workers: tuple[int, ...] = (1, 2)
     profile_dir: Path | None = None  # py-spy flame graphs of the project's server, if set
+    report_sizes: tuple[int, ...] = (100_000, 1_000_000, 5_000_000)  # events seeded, in turn
+    report_warmup: int = 3  # reports (and baseline statements) not counted, at each size
+    report_repeats: int = 15  # timed reports at each size; the median is reported
+    outbox_messages: int = 5000  # call back emails drained per run
+    outbox_warmup: int = 200  # emails drained (and sent by the baseline) before the runs
 
 
 @dataclass
@@ -82,6 +87,33 @@ def scratch_database(db_url: str, purpose: str) -> Iterator[str]:
         yield url
     finally:
         _admin(db_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_key(db_url: str, role: str, org: str = "cqc") -> tuple[uuid.UUID, str]:
+    """A new API key of `org` with `role` in the database: its id and its secret."""
+    from app.core.auth import Role
+    from app.core.clock import Clock
+    from app.core.database import make_engine, make_sessionmaker
+    from app.keys import service as keys
+    from app.protocol.routes import load_table
+
+    async def go() -> tuple[uuid.UUID, str]:
+        engine = make_engine(db_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                key, secret = await keys.create_key(
+                    session, load_table(), org=org, role=Role(role), name="bench", now=Clock().now()
+                )
+                await session.commit()
+                return key.id, secret
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def asyncpg_dsn(db_url: str) -> str:
+    return db_url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 def _admin(db_url: str, statement: str) -> None:
