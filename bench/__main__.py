@@ -1,4 +1,8 @@
-"""`python -m bench all|write-path|report|outbox-drain --db postgresql+asyncpg://... [--json out.json]`."""
+"""`python -m bench all|write-path|report|outbox-drain --db postgresql+asyncpg://... [--json f]`.
+
+`all` runs the write path (1, and its memory, 4), the report at scale (2, and 4) and the
+outbox drain (3), and prints for each figure the project, the baseline and their ratio.
+"""
 
 import argparse
 import json

@@ -165,7 +165,9 @@ async def _time_side_by_side(
 
 
 def _label(events: int) -> str:
-    return f"{events / 1e6:g}M" if events >= 1_000_000 else f"{events / 1e3:g}k"
+    if events >= 1_000_000:
+        return f"{events / 1e6:g}M"
+    return f"{events / 1e3:g}k" if events >= 1000 else str(events)
 
 
 def run(config: Config) -> list[Result]:
