@@ -13,6 +13,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -172,12 +173,15 @@ class Server:
     def __init__(self, app: str, workers: int, env: dict[str, str]):
         self.port = free_port()
         self.workers = workers
+        # The server's log (the project logs each request) goes to a file: a pipe nobody reads
+        # fills up after a few hundred requests and then blocks the server.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self.process = subprocess.Popen(
             uvicorn_command(app, self.port, workers),
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT), **env},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
         )
         self._wait_ready()
 
@@ -189,7 +193,8 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
+                self.log.seek(0)
+                raise RuntimeError(f"server exited: {self.log.read().decode()[-4000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     pass
@@ -253,6 +258,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.log.close()
 
 
 def _is_python(pid: int) -> bool:

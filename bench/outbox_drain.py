@@ -18,6 +18,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -88,6 +89,8 @@ UPDATE outbox_messages SET
 def smtp_sink() -> Iterator[int]:
     """aiosmtpd's command with its Sink handler, on a free loopback port; yields the port."""
     port = free_port()
+    # Its log goes to a file, not to a pipe nobody reads (which could fill up and block it).
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -101,13 +104,14 @@ def smtp_sink() -> Iterator[int]:
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"aiosmtpd exited: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+                log.seek(0)
+                raise RuntimeError(f"aiosmtpd exited: {log.read().decode()[-4000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                     break
@@ -119,6 +123,7 @@ def smtp_sink() -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(timeout=15)
+        log.close()
 
 
 def _settings(db_url: str, port: int):  # type: ignore[no-untyped-def]
