@@ -98,8 +98,8 @@ class OutboxWorker:
         """Claim one batch of due messages and try each once; returns what became of each.
 
         The batch's records are read in one session, and over SMTP its messages share one
-        connection; each message is still rendered just before it is sent, and its outcome
-        recorded on its own as soon as it is known."""
+        connection; each message is still rendered just before it is sent. A failure is
+        recorded at once; the batch's sent messages together when its sending ends."""
         async with self.sessionmaker() as session:
             claims = await service.claim(
                 session,
