@@ -1,4 +1,8 @@
-"""`python -m bench all|write-path --db postgresql+asyncpg://... [--json out.json]`."""
+"""`python -m bench all|write-path|report|outbox-drain --db postgresql+asyncpg://... [--json f]`.
+
+`all` runs the write path (1, and its memory, 4), the report at scale (2, and 4) and the
+outbox drain (3), and prints for each figure the project, the baseline and their ratio.
+"""
 
 import argparse
 import json
@@ -9,13 +13,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import write_path
+from bench import outbox_drain, report, write_path
 from bench.common import Config, Result
 
-# Each benchmark is a module with run(config) -> list[Result]; the report (2) and the outbox
-# drain (3) join this table when they exist.
+# Each benchmark is a module with run(config) -> list[Result], run in this order by `all`.
 BENCHMARKS: dict[str, Callable[[Config], list[Result]]] = {
     "write-path": write_path.run,
+    "report": report.run,
+    "outbox-drain": outbox_drain.run,
 }
 
 
@@ -57,6 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=Config.concurrency)
     parser.add_argument("--workers", default="1,2", help="uvicorn worker counts, comma-separated")
     parser.add_argument("--profile-dir", type=Path, help="write py-spy flame graphs here")
+    parser.add_argument(
+        "--report-sizes",
+        default=",".join(str(n) for n in Config.report_sizes),
+        help="events seeded for the report benchmark, comma-separated",
+    )
+    parser.add_argument("--report-warmup", type=int, default=Config.report_warmup)
+    parser.add_argument("--report-repeats", type=int, default=Config.report_repeats)
+    parser.add_argument("--outbox-messages", type=int, default=Config.outbox_messages)
+    parser.add_argument("--outbox-warmup", type=int, default=Config.outbox_warmup)
     args = parser.parse_args(argv)
 
     config = Config(
@@ -67,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         concurrency=args.concurrency,
         workers=tuple(int(w) for w in args.workers.split(",")),
         profile_dir=args.profile_dir,
+        report_sizes=tuple(int(n) for n in args.report_sizes.split(",")),
+        report_warmup=args.report_warmup,
+        report_repeats=args.report_repeats,
+        outbox_messages=args.outbox_messages,
+        outbox_warmup=args.outbox_warmup,
     )
     names = list(BENCHMARKS) if args.benchmark == "all" else [args.benchmark]
     started = datetime.now(UTC)

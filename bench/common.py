@@ -13,6 +13,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,11 @@ class Config:
     concurrency: int = 32  # open connections held by wrk
     workers: tuple[int, ...] = (1, 2)
     profile_dir: Path | None = None  # py-spy flame graphs of the project's server, if set
+    report_sizes: tuple[int, ...] = (100_000, 1_000_000, 5_000_000)  # events seeded, in turn
+    report_warmup: int = 3  # reports (and baseline statements) not counted, at each size
+    report_repeats: int = 15  # timed reports at each size; the median is reported
+    outbox_messages: int = 5000  # call back emails drained per run
+    outbox_warmup: int = 200  # emails drained (and sent by the baseline) before the runs
 
 
 @dataclass
@@ -82,6 +88,33 @@ def scratch_database(db_url: str, purpose: str) -> Iterator[str]:
         yield url
     finally:
         _admin(db_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_key(db_url: str, role: str, org: str = "cqc") -> tuple[uuid.UUID, str]:
+    """A new API key of `org` with `role` in the database: its id and its secret."""
+    from app.core.auth import Role
+    from app.core.clock import Clock
+    from app.core.database import make_engine, make_sessionmaker
+    from app.keys import service as keys
+    from app.protocol.routes import load_table
+
+    async def go() -> tuple[uuid.UUID, str]:
+        engine = make_engine(db_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                key, secret = await keys.create_key(
+                    session, load_table(), org=org, role=Role(role), name="bench", now=Clock().now()
+                )
+                await session.commit()
+                return key.id, secret
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def asyncpg_dsn(db_url: str) -> str:
+    return db_url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 def _admin(db_url: str, statement: str) -> None:
@@ -140,12 +173,15 @@ class Server:
     def __init__(self, app: str, workers: int, env: dict[str, str]):
         self.port = free_port()
         self.workers = workers
+        # The server's log (the project logs each request) goes to a file: a pipe nobody reads
+        # fills up after a few hundred requests and then blocks the server.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self.process = subprocess.Popen(
             uvicorn_command(app, self.port, workers),
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT), **env},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
         )
         self._wait_ready()
 
@@ -157,7 +193,8 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
+                self.log.seek(0)
+                raise RuntimeError(f"server exited: {self.log.read().decode()[-4000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     pass
@@ -221,6 +258,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.log.close()
 
 
 def _is_python(pid: int) -> bool:

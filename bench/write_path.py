@@ -8,7 +8,6 @@ back request, the caller's details and the outbox row. The baseline is
 scratch PostgreSQL database, driven by the same wrk script at the same concurrency.
 """
 
-import asyncio
 import json
 import tempfile
 from contextlib import AbstractContextManager, ExitStack, nullcontext
@@ -20,6 +19,7 @@ from bench.common import (
     Load,
     Result,
     Server,
+    make_key,
     median,
     post_load,
     py_spy,
@@ -51,25 +51,6 @@ def request_body() -> dict[str, object]:
     }
 
 
-async def _make_key(db_url: str) -> tuple[str, str]:
-    from app.core.auth import Role
-    from app.core.clock import Clock
-    from app.core.database import make_engine, make_sessionmaker
-    from app.keys import service as keys
-    from app.protocol.routes import load_table
-
-    engine = make_engine(db_url)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            key, secret = await keys.create_key(
-                session, load_table(), org="cqc", role=Role.agent, name="bench", now=Clock().now()
-            )
-            await session.commit()
-            return str(key.id), secret
-    finally:
-        await engine.dispose()
-
-
 def _truncate(db_url: str) -> None:
     run_sql(db_url, f"TRUNCATE {', '.join(WRITTEN)}")
 
@@ -80,7 +61,7 @@ def run(config: Config) -> list[Result]:
     mailbox = load_table().route("cqc", "lgsco").callback_mailbox  # type: ignore[union-attr]
     results: list[Result] = []
     with scratch_database(config.db_url, "wp") as db_url, tempfile.TemporaryDirectory() as tmp:
-        key_id, secret = asyncio.run(_make_key(db_url))
+        key_id, secret = make_key(db_url, "agent")
         body_file = Path(tmp) / "body.json"
         body_file.write_text(json.dumps(request_body()))
         sides = {
@@ -96,7 +77,11 @@ def run(config: Config) -> list[Result]:
             ),
             "baseline": (
                 BASELINE_APP,
-                {"BENCH_DATABASE_URL": db_url, "BENCH_KEY_ID": key_id, "BENCH_MAILBOX": mailbox},
+                {
+                    "BENCH_DATABASE_URL": db_url,
+                    "BENCH_KEY_ID": str(key_id),
+                    "BENCH_MAILBOX": mailbox,
+                },
                 "",
             ),
         }

@@ -1,5 +1,6 @@
 """A real SMTP server for the outbox tests (aiosmtpd on a free local port), and small builders."""
 
+import asyncio
 import socket
 import ssl
 import uuid
@@ -45,25 +46,35 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    connection: Any = None  # aiosmtpd's session: one per SMTP connection
 
 
 @dataclass
 class _Handler:
     received: list[Received] = field(default_factory=list)
     refuse_with: str | None = None  # an SMTP reply to every RCPT, e.g. "450 try later"
+    refuse_only: str | None = None  # ... or only to RCPTs to this address
+    hang_up: bool = False  # close the connection once each message is accepted
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
-        if self.refuse_with:
+        if self.refuse_with and self.refuse_only in (None, address):
             return self.refuse_with
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.received.append(
-            Received(envelope.mail_from, list(envelope.rcpt_tos), parse(envelope.content))
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                parse(envelope.content),
+                session,
+            )
         )
+        if self.hang_up:  # after the reply below has been written
+            asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 Message accepted for delivery"
 
 

@@ -40,47 +40,84 @@ async def _databases() -> set[str]:
     return found
 
 
-def test_write_path_benchmark_prints_figures_and_ratios(tmp_path: Path) -> None:
+def _bench(tmp_path: Path, *args: str) -> tuple[list[str], dict]:  # type: ignore[type-arg]
+    """Run `python -m bench ARGS --json ...`; its printed figures and its JSON. Its scratch
+    databases must be gone afterwards."""
     assert PG_URL
     out = tmp_path / "bench.json"
     before = asyncio.run(_databases())
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "write-path",
-            "--db",
-            PG_URL,
-            "--json",
-            str(out),
-            "--requests",
-            "40",
-            "--warmup",
-            "10",
-            "--runs",
-            "1",
-            "--concurrency",
-            "4",
-            "--workers",
-            "1",
-        ],
+        [sys.executable, "-m", "bench", *args, "--db", PG_URL, "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    lines = [line for line in run.stdout.splitlines() if line.startswith("write_path")]
+    assert asyncio.run(_databases()) <= before  # its scratch database is gone
+    return run.stdout.splitlines(), json.loads(out.read_text())
+
+
+def _assert_ratio(result: dict) -> None:  # type: ignore[type-arg]
+    assert result["project"] > 0 and result["baseline"] > 0
+    assert result["ratio"] == pytest.approx(result["project"] / result["baseline"], abs=0.001)
+
+
+def test_write_path_benchmark_prints_figures_and_ratios(tmp_path: Path) -> None:
+    printed, report = _bench(
+        tmp_path,
+        "write-path",
+        "--requests",
+        "40",
+        "--warmup",
+        "10",
+        "--runs",
+        "1",
+        "--concurrency",
+        "4",
+        "--workers",
+        "1",
+    )
+    lines = [line for line in printed if line.startswith("write_path")]
     assert len(lines) == 3  # requests/s, CPU per request, peak RSS
     assert all("project" in line and "baseline" in line and "ratio" in line for line in lines)
-
-    report = json.loads(out.read_text())
     throughput = report["results"][0]
     assert throughput["metric"] == "requests/s, 1 worker"
-    assert throughput["project"] > 0 and throughput["baseline"] > 0
-    assert throughput["ratio"] == pytest.approx(
-        throughput["project"] / throughput["baseline"], abs=0.001
-    )
+    _assert_ratio(throughput)
     assert report["machine"]["cores"]
-    assert asyncio.run(_databases()) <= before  # its scratch database is gone
+
+
+def test_report_benchmark_seeds_each_size_and_times_the_report_against_the_sql(
+    tmp_path: Path,
+) -> None:
+    printed, report = _bench(
+        tmp_path,
+        "report",
+        "--report-sizes",
+        "480,2400",
+        "--report-warmup",
+        "1",
+        "--report-repeats",
+        "2",
+    )
+    seeded = [line for line in printed if line.startswith("report: seeded")]
+    assert [line.split()[2] for line in seeded] == ["480", "1920"]  # grown to each size in turn
+    timings, memory = report["results"][:2], report["results"][2]
+    # (the bench checks the report's total against the SQL's on every repeat)
+    assert [t["metric"].split(",")[1] for t in timings] == [" 480 ev", " 2.4k ev"]
+    for result in timings:
+        _assert_ratio(result)
+        assert len(result["runs"]["project"]) == len(result["runs"]["baseline"]) == 2
+    assert memory["benchmark"] == "report_memory"
+    assert memory["runs"].keys() == {"480", "2.4k"}
+    _assert_ratio(memory)
+
+
+def test_outbox_drain_benchmark_sends_every_message_on_both_sides(tmp_path: Path) -> None:
+    printed, report = _bench(
+        tmp_path, "outbox-drain", "--outbox-messages", "30", "--outbox-warmup", "5", "--runs", "1"
+    )
+    [result] = report["results"]
+    assert result["metric"] == "emails/s, 30 callbacks"
+    assert [line for line in printed if line.startswith("outbox_drain")]
+    _assert_ratio(result)

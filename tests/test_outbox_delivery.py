@@ -354,6 +354,82 @@ async def test_two_workers_drain_200_messages_concurrently_and_send_each_once(
     assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
 
 
+async def test_a_batch_shares_one_smtp_connection(
+    client, app, settings: Settings, clock: FixedClock, cqc_agent: Key, smtp_server: SmtpServer
+) -> None:
+    ids = [
+        await request_callback(client, cqc_agent, clock, reference=f"CQC-{n}") for n in range(12)
+    ]
+
+    smtp = worker(app, smtp_server.settings(settings), batch_size=5)
+
+    # The batch size holds on PostgreSQL too (its claim must not take more than it asks for).
+    assert [await smtp.run_once() for _ in range(4)] == [
+        ["sent"] * 5,
+        ["sent"] * 5,
+        ["sent"] * 2,
+        [],
+    ]
+
+    # One connection per batch, every message received once.
+    assert len({id(r.connection) for r in smtp_server.received}) == 3
+    assert (
+        sorted(Counter(r.message["Message-ID"] for r in smtp_server.received).values()) == [1] * 12
+    )
+    for callback_id in ids:
+        delivery = await _delivery(client, cqc_agent, callback_id)
+        assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
+
+
+async def test_on_a_shared_connection_each_message_keeps_its_own_outcome(
+    client,
+    app,
+    settings: Settings,
+    clock: FixedClock,
+    cqc_agent: Key,
+    lgsco_agent: Key,
+    smtp_server: SmtpServer,
+) -> None:
+    to_lgsco = [
+        await request_callback(client, cqc_agent, clock, reference=f"CQC-{n}") for n in range(4)
+    ]
+    to_cqc = [
+        await request_callback(client, lgsco_agent, clock, reference=f"LG-{n}") for n in range(2)
+    ]
+    smtp_server.handler.refuse_with = "550 5.1.1 No such mailbox"
+    smtp_server.handler.refuse_only = "concerns@cqc.org.uk"
+
+    assert await worker(app, smtp_server.settings(settings)).drain() == {"sent": 4, "dead": 2}
+
+    assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == ["intake@lgo.org.uk"] * 4
+    for callback_id in to_lgsco:
+        assert (await _delivery(client, cqc_agent, callback_id))["status"] == "sent"
+    for callback_id in to_cqc:
+        delivery = await _delivery(client, lgsco_agent, callback_id)
+        assert (delivery["status"], delivery["last_error_code"]) == ("dead", "smtp_550")
+
+
+async def test_a_connection_the_server_closed_is_replaced_without_failing_a_message(
+    client, app, settings: Settings, clock: FixedClock, cqc_agent: Key, smtp_server: SmtpServer
+) -> None:
+    ids = [await request_callback(client, cqc_agent, clock, reference=f"CQC-{n}") for n in range(5)]
+    smtp_server.handler.hang_up = True  # as a relay that closes idle connections would
+
+    assert await worker(app, smtp_server.settings(settings)).drain() == {"sent": 5}
+
+    assert len({id(r.connection) for r in smtp_server.received}) == 5
+    assert (
+        sorted(Counter(r.message["Message-ID"] for r in smtp_server.received).values()) == [1] * 5
+    )
+    for callback_id in ids:
+        delivery = await _delivery(client, cqc_agent, callback_id)
+        assert (delivery["status"], delivery["attempts"], delivery["last_error_code"]) == (
+            "sent",
+            1,
+            None,
+        )
+
+
 async def test_starttls_with_login_reaches_a_server_that_requires_both(
     client, app, settings: Settings, clock: FixedClock, cqc_agent: Key, tmp_path: Path
 ) -> None:

@@ -5,9 +5,11 @@ later could help: connection failures and 4xx replies are temporary, 5xx replies
 """
 
 import asyncio
+import contextlib
 import os
 import ssl
 import sys
+from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, TextIO
@@ -70,7 +72,8 @@ def _reply_error(code: int, message: str) -> DeliveryError:
 
 
 class SmtpBackend:
-    """One connection per message through aiosmtplib: STARTTLS or implicit TLS, optional login."""
+    """aiosmtplib: STARTTLS or implicit TLS, optional login. `send` opens a connection for its one
+    message; `one_connection(backend)` gives a sender that reuses one for a batch."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -78,38 +81,104 @@ class SmtpBackend:
         if settings.smtp_ca_file is not None:
             self.tls_context = ssl.create_default_context(cafile=str(settings.smtp_ca_file))
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+    def client(self) -> aiosmtplib.SMTP:
+        """A client with the settings' server, TLS and login, not yet connected."""
         s = self.settings
-        try:
-            await aiosmtplib.send(
-                message,
-                sender=sender,
-                recipients=[recipient],
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username,
-                password=s.smtp_password,
-                use_tls=s.smtp_tls,
-                start_tls=s.smtp_starttls,
-                tls_context=self.tls_context,
-                timeout=s.smtp_timeout_seconds,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            first = exc.recipients[0]
-            raise _reply_error(first.code, first.message) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _reply_error(exc.code, exc.message) from exc
-        except aiosmtplib.SMTPNotSupported as exc:
-            # e.g. STARTTLS or AUTH asked for but not offered: settings must change first.
-            raise DeliveryError("smtp_not_supported", str(exc), permanent=True) from exc
-        except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
-            raise DeliveryError("smtp_timeout", str(exc), permanent=False) from exc
-        except aiosmtplib.SMTPServerDisconnected as exc:
-            raise DeliveryError("smtp_disconnected", str(exc), permanent=False) from exc
-        except OSError as exc:  # refused, unreachable, or TLS that failed (aiosmtplib wraps it)
-            tls = isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError)
-            code = "smtp_tls_failed" if tls else "smtp_connect_failed"
-            raise DeliveryError(code, str(exc), permanent=False) from exc
+        return aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password,
+            use_tls=s.smtp_tls,
+            start_tls=s.smtp_starttls,
+            tls_context=self.tls_context,
+            timeout=s.smtp_timeout_seconds,
+        )
+
+    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+        with _delivery_errors():
+            async with self.client() as client:  # connects (TLS, login); QUIT at the end
+                await client.send_message(message, sender=sender, recipients=[recipient])
+
+
+class SmtpConnection:
+    """Sends a batch of messages over one SMTP connection, opened at the first send.
+
+    Any failure closes the connection, so the next message starts on a new one and each
+    message's outcome is what it would have been on a connection of its own. A connection
+    found closed when reused (the server dropped it while idle) gets one more try on a new one.
+    """
+
+    def __init__(self, backend: SmtpBackend) -> None:
+        self.backend = backend
+        self.client: aiosmtplib.SMTP | None = None
+
+    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+        with _delivery_errors():
+            if self.client is not None and self.client.is_connected:
+                try:
+                    await self.client.send_message(message, sender=sender, recipients=[recipient])
+                    return
+                except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                    self.close()
+                except BaseException:
+                    self.close()
+                    raise
+            self.client = self.backend.client()
+            try:
+                await self.client.connect()
+                await self.client.send_message(message, sender=sender, recipients=[recipient])
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    async def quit(self) -> None:
+        if self.client is not None and self.client.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await self.client.quit()
+        self.close()
+
+
+@contextlib.asynccontextmanager
+async def one_connection(backend: EmailBackend) -> AsyncIterator[EmailBackend]:
+    """A sender for one batch: over SMTP it reuses one connection (QUIT at the end); other
+    backends have no connection to keep and are used as they are."""
+    if not isinstance(backend, SmtpBackend):
+        yield backend
+        return
+    connection = SmtpConnection(backend)
+    try:
+        yield connection
+    finally:
+        await connection.quit()
+
+
+@contextlib.contextmanager
+def _delivery_errors() -> Iterator[None]:
+    """aiosmtplib's exceptions as `DeliveryError`s, temporary or permanent."""
+    try:
+        yield
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        first = exc.recipients[0]
+        raise _reply_error(first.code, first.message) from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        raise _reply_error(exc.code, exc.message) from exc
+    except aiosmtplib.SMTPNotSupported as exc:
+        # e.g. STARTTLS or AUTH asked for but not offered: settings must change first.
+        raise DeliveryError("smtp_not_supported", str(exc), permanent=True) from exc
+    except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
+        raise DeliveryError("smtp_timeout", str(exc), permanent=False) from exc
+    except aiosmtplib.SMTPServerDisconnected as exc:
+        raise DeliveryError("smtp_disconnected", str(exc), permanent=False) from exc
+    except OSError as exc:  # refused, unreachable, or TLS that failed (aiosmtplib wraps it)
+        tls = isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError)
+        code = "smtp_tls_failed" if tls else "smtp_connect_failed"
+        raise DeliveryError(code, str(exc), permanent=False) from exc
 
 
 def make_backend(settings: Settings) -> EmailBackend:

@@ -120,11 +120,15 @@ async def claim(
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        # Materialized, so PostgreSQL runs it once: as a plain `IN (subquery)` it may be
+        # rescanned, and each rescan skips the rows just locked and takes more than `limit`.
+        .cte("candidates")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     lease_expired = OutboxMessage.status == DeliveryStatus.sending
     rows = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(candidates.scalar_subquery()), _claimable(now))
+        .where(OutboxMessage.id.in_(select(candidates.c.id)), _claimable(now))
         .values(
             status=DeliveryStatus.sending.value,
             lease_owner=owner,
@@ -143,11 +147,11 @@ async def claim(
     return claims
 
 
-def _held_by(outbox_id: uuid.UUID, owner: str) -> tuple[ColumnElement[bool], ...]:
+def _held_by(ids: list[uuid.UUID], owner: str) -> tuple[ColumnElement[bool], ...]:
     # Only the holder of the claim records the outcome: a worker whose lease expired and was
     # taken over must not overwrite what the new holder does.
     return (
-        OutboxMessage.id == outbox_id,
+        OutboxMessage.id.in_(ids),
         OutboxMessage.status == DeliveryStatus.sending,
         OutboxMessage.lease_owner == owner,
     )
@@ -156,16 +160,25 @@ def _held_by(outbox_id: uuid.UUID, owner: str) -> tuple[ColumnElement[bool], ...
 async def mark_sent(
     session: AsyncSession, outbox_id: uuid.UUID, *, owner: str, now: datetime
 ) -> bool:
-    result = await session.execute(
+    return outbox_id in await mark_all_sent(session, [outbox_id], owner=owner, now=now)
+
+
+async def mark_all_sent(
+    session: AsyncSession, ids: list[uuid.UUID], *, owner: str, now: datetime
+) -> set[uuid.UUID]:
+    """Record messages as sent, in one statement; returns those whose claim `owner` still held."""
+    rows = await session.scalars(
         update(OutboxMessage)
-        .where(*_held_by(outbox_id, owner))
+        .where(*_held_by(ids, owner))
         .values(
             status=DeliveryStatus.sent.value, sent_at=now, lease_owner=None, lease_expires_at=None
         )
+        .returning(OutboxMessage.id)
         .execution_options(synchronize_session=False)
     )
+    recorded = set(rows)
     await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return recorded
 
 
 async def mark_failed(
@@ -190,7 +203,7 @@ async def mark_failed(
         values["next_attempt_at"] = retry_at
     result = await session.execute(
         update(OutboxMessage)
-        .where(*_held_by(outbox_id, owner))
+        .where(*_held_by([outbox_id], owner))
         .values(**values)
         .execution_options(synchronize_session=False)
     )

@@ -1,11 +1,13 @@
 """The outbox worker: claims due messages, renders them as of now, hands them to the backend,
 and records the outcome.
 
-It takes ids and opens its own short sessions (claim; read and render; record), never a
-request's, and holds no transaction open while talking to the mail server. Delivery is at least
-once: a worker that dies after sending but before recording it leaves a claim that expires, and
-the message is sent again with the same Message-ID, which lets the receiver spot the duplicate.
-"""
+It takes ids and opens its own short sessions (claim a batch; read the batch's records; record
+outcomes), never a request's, and holds no transaction open while talking to the mail server.
+Over SMTP a batch's messages share one connection. A failed attempt is recorded at once; the
+batch's sent messages are recorded together when its sending ends. Delivery is at least once:
+a worker that dies after sending but before recording (at most one batch) leaves claims that
+expire, and those messages are sent again with the same Message-ID, which lets the receiver
+spot the duplicate."""
 
 import asyncio
 import contextlib
@@ -15,10 +17,14 @@ import random
 import socket
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core import metrics
@@ -26,7 +32,7 @@ from app.core.clock import Clock
 from app.core.settings import Settings
 from app.feedback.models import Feedback
 from app.outbox import service
-from app.outbox.backends import DeliveryError, EmailBackend, make_backend
+from app.outbox.backends import DeliveryError, EmailBackend, make_backend, one_connection
 from app.outbox.models import DeliveryStatus, OutboxMessage
 from app.outbox.rendering import CannotRender, Renderer
 from app.protocol.routes import RouteTable
@@ -41,6 +47,25 @@ def backoff_seconds(attempts: int, base: float, rng: random.Random) -> float:
     so that messages that failed together do not all come back at the same moment."""
     delay = min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
     return delay * rng.uniform(0.75, 1.25)
+
+
+@dataclass(frozen=True)
+class _Records:
+    """What one batch's messages are rendered from, by id."""
+
+    messages: dict[uuid.UUID, OutboxMessage]
+    callbacks: dict[uuid.UUID, CallbackRequest]
+    callers: dict[uuid.UUID, CallerDetails]  # by call back request id; absent once purged
+    feedback: dict[uuid.UUID, Feedback]
+
+
+async def _by_id(
+    session: AsyncSession, key: InstrumentedAttribute[Any], ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(key.class_).where(key.in_(ids)))
+    return {getattr(row, key.key): row for row in rows}
 
 
 def default_owner() -> str:
@@ -70,7 +95,11 @@ class OutboxWorker:
         self.rng = rng or random.Random()
 
     async def run_once(self) -> list[DeliveryStatus]:
-        """Claim one batch of due messages and try each once; returns what became of each."""
+        """Claim one batch of due messages and try each once; returns what became of each.
+
+        The batch's records are read in one session, and over SMTP its messages share one
+        connection; each message is still rendered just before it is sent. A failure is
+        recorded at once; the batch's sent messages together when its sending ends."""
         async with self.sessionmaker() as session:
             claims = await service.claim(
                 session,
@@ -80,7 +109,24 @@ class OutboxWorker:
                 max_attempts=self.settings.outbox_max_attempts,
                 limit=self.batch_size,
             )
-        return [await self.deliver(c) for c in claims]
+        if not claims:
+            return []
+        try:
+            records = await self._read([c.id for c in claims])
+        except Exception:
+            logger.exception("outbox: reading a batch of %d failed", len(claims))
+            return [await self._failed(c, "render_failed", permanent=False) for c in claims]
+        outcomes: list[DeliveryStatus] = []
+        sent: list[service.Claim] = []
+        try:
+            async with one_connection(self.backend) as backend:
+                for claim in claims:
+                    outcomes.append(await self._attempt(claim, records, backend))
+                    if outcomes[-1] is DeliveryStatus.sent:
+                        sent.append(claim)
+        finally:
+            await self._record_sent(sent)
+        return outcomes
 
     async def drain(self) -> Counter[DeliveryStatus]:
         """Try every message that is due now, once each, then return (the operators' one-shot)."""
@@ -103,32 +149,47 @@ class OutboxWorker:
                     await asyncio.wait_for(stop.wait(), self.settings.outbox_poll_seconds)
         logger.info("outbox worker %s stopped", self.owner)
 
-    async def _render(self, outbox_id: uuid.UUID) -> tuple[EmailMessage, str]:
-        """The message as of now, and its recipient, from the record it is about."""
+    async def _read(self, ids: list[uuid.UUID]) -> "_Records":
+        """The claimed rows and the records they are about, in one short session."""
         async with self.sessionmaker() as session:
-            message = await session.get(OutboxMessage, outbox_id)
-            assert message is not None  # claimed rows are never deleted
-            to, message_id, now = message.to_address, message.message_id, self.clock.now()
-            if message.kind == "callback_request" and message.callback_request_id is not None:
-                callback = await session.get(CallbackRequest, message.callback_request_id)
-                if callback is not None:
-                    caller = await session.get(CallerDetails, message.callback_request_id)
-                    email = self.renderer.callback_request(
-                        callback, caller, to_address=to, message_id=message_id, now=now
-                    )
-                    return email, to
-            elif message.kind == "feedback" and message.feedback_id is not None:
-                feedback = await session.get(Feedback, message.feedback_id)
-                if feedback is not None:
-                    email = self.renderer.feedback(
-                        feedback, to_address=to, message_id=message_id, now=now
-                    )
-                    return email, to
+            messages = await _by_id(session, OutboxMessage.id, ids)
+            about = [m.callback_request_id for m in messages.values() if m.callback_request_id]
+            feedback = [m.feedback_id for m in messages.values() if m.feedback_id]
+            return _Records(
+                messages=messages,
+                callbacks=await _by_id(session, CallbackRequest.id, about),
+                callers=await _by_id(session, CallerDetails.callback_request_id, about),
+                feedback=await _by_id(session, Feedback.id, feedback),
+            )
+
+    def _render(self, outbox_id: uuid.UUID, records: "_Records") -> tuple[EmailMessage, str]:
+        """The message as of now, and its recipient, from the record it is about."""
+        message = records.messages[outbox_id]  # claimed rows are never deleted
+        to, message_id, now = message.to_address, message.message_id, self.clock.now()
+        if message.kind == "callback_request" and message.callback_request_id is not None:
+            callback = records.callbacks.get(message.callback_request_id)
+            if callback is not None:
+                caller = records.callers.get(message.callback_request_id)
+                email = self.renderer.callback_request(
+                    callback, caller, to_address=to, message_id=message_id, now=now
+                )
+                return email, to
+        elif message.kind == "feedback" and message.feedback_id is not None:
+            feedback = records.feedback.get(message.feedback_id)
+            if feedback is not None:
+                email = self.renderer.feedback(
+                    feedback, to_address=to, message_id=message_id, now=now
+                )
+                return email, to
         raise CannotRender("record_missing", f"Nothing to render for {message.kind} {outbox_id}.")
 
-    async def deliver(self, claim: service.Claim) -> DeliveryStatus:
+    async def _attempt(
+        self, claim: service.Claim, records: "_Records", backend: EmailBackend
+    ) -> DeliveryStatus:
+        """Render and send one message; a failure is recorded at once, a success by the caller
+        (`sent` here means handed to the backend, to be recorded with the batch's others)."""
         try:
-            email, recipient = await self._render(claim.id)
+            email, recipient = self._render(claim.id, records)
         except CannotRender as exc:
             logger.warning("outbox %s cannot be rendered: %s", claim.id, exc.code)
             return await self._failed(claim, exc.code, permanent=True)
@@ -138,7 +199,7 @@ class OutboxWorker:
             return await self._failed(claim, "render_failed", permanent=False)
         # No session is open: nothing is held while the mail server takes its time.
         try:
-            await self.backend.send(email, sender=self.settings.email_from, recipient=recipient)
+            await backend.send(email, sender=self.settings.email_from, recipient=recipient)
         except DeliveryError as exc:
             logger.warning(
                 "outbox %s attempt %d failed: %s %s", claim.id, claim.attempts, exc.code, exc
@@ -147,15 +208,23 @@ class OutboxWorker:
         except Exception:
             logger.exception("outbox %s attempt %d failed unexpectedly", claim.id, claim.attempts)
             return await self._failed(claim, "unexpected_error", permanent=False)
-        async with self.sessionmaker() as session:
-            recorded = await service.mark_sent(
-                session, claim.id, owner=self.owner, now=self.clock.now()
-            )
-        if not recorded:
-            logger.warning("outbox %s sent, but its claim had passed to another worker", claim.id)
-        logger.info("outbox %s sent (attempt %d)", claim.id, claim.attempts)
-        metrics.record_delivery("sent")
         return DeliveryStatus.sent
+
+    async def _record_sent(self, claims: list[service.Claim]) -> None:
+        """Record a batch's sent messages together, once its sending is over."""
+        if not claims:
+            return
+        async with self.sessionmaker() as session:
+            recorded = await service.mark_all_sent(
+                session, [c.id for c in claims], owner=self.owner, now=self.clock.now()
+            )
+        for claim in claims:
+            if claim.id not in recorded:
+                logger.warning(
+                    "outbox %s sent, but its claim had passed to another worker", claim.id
+                )
+            logger.info("outbox %s sent (attempt %d)", claim.id, claim.attempts)
+            metrics.record_delivery("sent")
 
     async def _failed(self, claim: service.Claim, code: str, *, permanent: bool) -> DeliveryStatus:
         now = self.clock.now()

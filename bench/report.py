@@ -1,0 +1,219 @@
+"""Benchmark 2 (and 4 for the report): the monthly contact-volume report at scale.
+
+A scratch PostgreSQL database, migrated with the project's migrations, is seeded with set-based
+SQL (`INSERT ... SELECT ... FROM generate_series`) with contacts spread evenly over 24 months:
+transfers connected and failed (the failed ones with their call back request) and signposts,
+in both directions. It is grown to each size in turn (100k, 1M, 5M events by default).
+
+At each size the project's `GET /v1/reports/contact-volumes/{month}` (JSON, a team leader's
+key, served by the real uvicorn server, one request at a time over one kept-alive connection)
+is timed against the bare SQL: one asyncpg statement of two `GROUP BY`s counting the same
+month and its previous month (the report shows both) per direction, status and reason. The
+two are timed in alternation after a warm-up, and the medians compared. A new server process
+serves each size, so its peak RSS shows whether the report's memory grows with the events.
+"""
+
+import asyncio
+import statistics
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+
+from bench.common import (
+    Config,
+    Result,
+    asyncpg_dsn,
+    make_key,
+    median,
+    scratch_database,
+    serving,
+)
+
+PROJECT_APP = "app.asgi:app"
+MONTHS = 24
+FIRST_MONTH = (2024, 1)  # the events span 2024-01 .. 2025-12 (UTC)
+MEASURED_MONTH = "2025-01"  # the 13th month, so its previous month is seeded too
+
+# One row of generate_series per event, numbered globally (`i`), so that each growth step adds
+# new rows spread over the same 24 months. Of every 10 events: 5 transfers connected, 2 failed
+# (wait threshold exceeded), 1 failed (high call volume), 2 signposts; direction alternates by
+# tens. Ids are made from `i` (ordered, so the primary keys grow at their right edge, which keeps
+# seeding quick; the report never reads them).
+_EVENTS = """
+WITH g AS (
+    SELECT i,
+           $3::timestamptz + (i - $1 - 0.5) * ($4::float8 / ($2 - $1)) * interval '1 second' AS at,
+           i % 10 AS k,
+           CASE WHEN (i / 10) % 2 = 0 THEN 'cqc' ELSE 'lgsco' END AS from_org,
+           CASE WHEN (i / 10) % 2 = 0 THEN 'lgsco' ELSE 'cqc' END AS to_org
+    FROM generate_series($1::bigint + 1, $2::bigint) AS i
+)
+"""
+SEED_TRANSFERS = (
+    _EVENTS
+    + """
+INSERT INTO transfers (id, from_org, to_org, sender_reference, wait_started_at,
+    wait_threshold_seconds, permission_to_share_at, status, connected_at, failed_at,
+    failure_reason, outcome_at, created_by_key_id, created_at)
+SELECT lpad(to_hex(i), 32, '0')::uuid, from_org, to_org, 'REF-' || i, at - interval '40 s', 60,
+       at - interval '45 s',
+       CASE WHEN k < 5 THEN 'connected' ELSE 'failed' END,
+       CASE WHEN k < 5 THEN at END,
+       CASE WHEN k >= 5 THEN at END,
+       CASE WHEN k IN (5, 6) THEN 'wait_threshold_exceeded'
+            WHEN k = 7 THEN 'high_call_volume' END,
+       at, $5, at - interval '40 s'
+FROM g WHERE k < 8
+"""
+)
+SEED_CALLBACKS = (
+    _EVENTS
+    + """
+INSERT INTO callback_requests (id, transfer_id, from_org, to_org, reason, sender_reference,
+    permission_to_share_at, mailbox, requested_at, created_by_key_id, created_at)
+SELECT ('1' || lpad(to_hex(i), 31, '0'))::uuid, lpad(to_hex(i), 32, '0')::uuid, from_org,
+       to_org, CASE WHEN k = 7 THEN 'high_call_volume' ELSE 'wait_threshold_exceeded' END,
+       'REF-' || i, at - interval '45 s', 'intake@example.org', at, $5, at
+FROM g WHERE k IN (5, 6, 7)
+"""
+)
+SEED_SIGNPOSTS = (
+    _EVENTS
+    + """
+INSERT INTO signposts (id, from_org, to_org, signposted_at, sender_reference,
+    created_by_key_id, created_at)
+SELECT lpad(to_hex(i), 32, '0')::uuid, from_org, to_org, at, 'REF-' || i, $5, at
+FROM g WHERE k >= 8
+"""
+)
+
+# The baseline: what the report counts, as bare SQL (the month and its previous month).
+BASELINE_COUNTS = """
+SELECT 'transfer' AS kind, from_org, to_org, status, failure_reason AS reason,
+       outcome_at >= $2 AS this_month, count(*) AS n
+FROM transfers WHERE outcome_at >= $1 AND outcome_at < $3
+GROUP BY from_org, to_org, status, failure_reason, this_month
+UNION ALL
+SELECT 'signpost', from_org, to_org, NULL, NULL, signposted_at >= $2 AS this_month, count(*)
+FROM signposts WHERE signposted_at >= $1 AND signposted_at < $3
+GROUP BY from_org, to_org, this_month
+"""
+
+
+def span() -> tuple[datetime, float]:
+    """The first moment of the seeded period and its length in seconds."""
+    start = datetime(*FIRST_MONTH, 1, tzinfo=UTC)
+    end_year = FIRST_MONTH[0] + (FIRST_MONTH[1] - 1 + MONTHS) // 12
+    end = datetime(end_year, (FIRST_MONTH[1] - 1 + MONTHS) % 12 + 1, 1, tzinfo=UTC)
+    return start, (end - start).total_seconds()
+
+
+async def seed(db_url: str, have: int, want: int, key_id: object) -> float:
+    """Add events number have+1 .. want; returns the seconds it took (VACUUM ANALYZE included)."""
+    started = time.perf_counter()
+    start, seconds = span()
+    connection = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        async with connection.transaction():
+            for statement in (SEED_TRANSFERS, SEED_CALLBACKS, SEED_SIGNPOSTS):
+                await connection.execute(statement, have, want, start, seconds, key_id)
+        # Fresh statistics and visibility map, as autovacuum would leave them in production.
+        await connection.execute("VACUUM ANALYZE transfers, signposts, callback_requests")
+    finally:
+        await connection.close()
+    return time.perf_counter() - started
+
+
+async def _time_side_by_side(
+    db_url: str, server_url: str, secret: str, config: Config
+) -> tuple[list[float], list[float], int]:
+    """Milliseconds per report (project) and per statement (baseline), in alternation."""
+    from app.core.months import Month
+
+    month = Month.parse(MEASURED_MONTH)
+    first, _ = month.previous().utc_range()
+    middle, end = month.utc_range()
+    connection = await asyncpg.connect(asyncpg_dsn(db_url))
+    headers = {"Authorization": f"Bearer {secret}", "Accept": "application/json"}
+    path = f"/v1/reports/contact-volumes/{month}"
+    project: list[float] = []
+    baseline: list[float] = []
+    counted = 0
+    try:
+        async with httpx.AsyncClient(base_url=server_url, headers=headers, timeout=300) as client:
+            for attempt in range(config.report_warmup + config.report_repeats):
+                started = time.perf_counter()
+                response = await client.get(path)
+                took_project = time.perf_counter() - started
+                response.raise_for_status()
+                started = time.perf_counter()
+                rows = await connection.fetch(BASELINE_COUNTS, first, middle, end)
+                took_baseline = time.perf_counter() - started
+                if attempt < config.report_warmup:
+                    continue
+                project.append(1000 * took_project)
+                baseline.append(1000 * took_baseline)
+                counted = sum(r["n"] for r in rows if r["this_month"])
+                shown = response.json()["totals"]["this_month"]["total_contacts"]
+                if shown != counted:
+                    raise RuntimeError(f"the report shows {shown} contacts, the SQL {counted}")
+    finally:
+        await connection.close()
+    return project, baseline, counted
+
+
+def _label(events: int) -> str:
+    if events >= 1_000_000:
+        return f"{events / 1e6:g}M"
+    return f"{events / 1e3:g}k" if events >= 1000 else str(events)
+
+
+def run(config: Config) -> list[Result]:
+    results: list[Result] = []
+    rss: dict[str, list[float]] = {}
+    with scratch_database(config.db_url, "rp") as db_url:
+        key_id, secret = make_key(db_url, "team_leader")
+        have = 0
+        for events in sorted(config.report_sizes):
+            took = asyncio.run(seed(db_url, have, events, key_id))
+            print(f"report: seeded {events - have} events in {took:.1f} s", flush=True)
+            have = events
+            env = {"HANDOFF_DATABASE_URL": db_url, "HANDOFF_OUTBOX_WORKER_ENABLED": "false"}
+            with serving(PROJECT_APP, 1, env) as server:
+                project, baseline, counted = asyncio.run(
+                    _time_side_by_side(db_url, server.url, secret, config)
+                )
+                rss[_label(events)] = [server.peak_rss_mib()]
+            results.append(
+                Result(
+                    benchmark="report",
+                    metric=f"ms/report, {_label(events)} ev, {counted} in month",
+                    unit="ms",
+                    project=median(project),
+                    baseline=median(baseline),
+                    target="<= 1.25x (0.8x the speed)",
+                    higher_is_better=False,
+                    runs={
+                        "project": project,
+                        "baseline": baseline,
+                        "project_stdev": [statistics.pstdev(project)],
+                        "baseline_stdev": [statistics.pstdev(baseline)],
+                    },
+                )
+            )
+    smallest, largest = min(config.report_sizes), max(config.report_sizes)
+    results.append(
+        Result(
+            benchmark="report_memory",
+            metric=f"peak RSS at {_label(largest)} (base: {_label(smallest)})",
+            unit="MiB",
+            project=rss[_label(largest)][0],
+            baseline=rss[_label(smallest)][0],
+            target="~1x: must not grow with events",
+            higher_is_better=False,
+            runs=rss,
+        )
+    )
+    return results
