@@ -28,7 +28,7 @@ from bench.common import (
 )
 from bench.common import serving as serve
 
-WRITTEN = ("outbox_messages", "caller_details", "callback_requests", "transfers")
+WRITTEN = ("audit_events", "outbox_messages", "caller_details", "callback_requests", "transfers")
 PROJECT_APP = "app.asgi:app"
 BASELINE_APP = "bench.baseline_write:app"
 
@@ -52,6 +52,7 @@ def request_body() -> dict[str, object]:
 
 
 async def _make_key(db_url: str) -> tuple[str, str]:
+    from app.audit.service import CLI
     from app.core.auth import Role
     from app.core.clock import Clock
     from app.core.database import make_engine, make_sessionmaker
@@ -62,7 +63,13 @@ async def _make_key(db_url: str) -> tuple[str, str]:
     try:
         async with make_sessionmaker(engine)() as session:
             key, secret = await keys.create_key(
-                session, load_table(), org="cqc", role=Role.agent, name="bench", now=Clock().now()
+                session,
+                load_table(),
+                org="cqc",
+                role=Role.agent,
+                name="bench",
+                now=Clock().now(),
+                actor=CLI,
             )
             await session.commit()
             return str(key.id), secret

@@ -4,6 +4,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import service as audit
 from app.core.auth import Principal
 from app.core.errors import NotFound
 from app.core.months import Month
@@ -48,6 +49,15 @@ def submit_feedback(
         created_by_key_id=principal.key_id,
     )
     session.add(feedback)
+    audit.record(
+        session,
+        principal,
+        audit.AuditAction.create,
+        audit.RecordType.feedback,
+        feedback.id,
+        org=principal.org,
+        now=now,
+    )
     outbox.enqueue(
         session,
         kind="feedback",

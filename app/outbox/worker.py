@@ -20,7 +20,9 @@ from email.message import EmailMessage
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.audit.service import SYSTEM
 from app.callbacks.models import CallbackRequest, CallerDetails
+from app.callbacks.retention import purge_personal_data
 from app.core import metrics
 from app.core.clock import Clock
 from app.core.settings import Settings
@@ -68,6 +70,16 @@ class OutboxWorker:
         self.owner = owner or default_owner()
         self.batch_size = batch_size
         self.rng = rng or random.Random()
+        self.next_purge_at: datetime | None = None  # None: purge in the first round
+
+    async def purge_if_due(self) -> int | None:
+        """Purge the callers' details that are due, at most once per purge interval (by the
+        clock); returns how many requests were purged, or None when it was not time yet."""
+        now = self.clock.now()
+        if self.next_purge_at is not None and now < self.next_purge_at:
+            return None
+        self.next_purge_at = now + timedelta(seconds=self.settings.purge_interval_seconds)
+        return await purge_personal_data(self.sessionmaker, self.settings, now=now, actor=SYSTEM)
 
     async def run_once(self) -> list[DeliveryStatus]:
         """Claim one batch of due messages and try each once; returns what became of each."""
@@ -94,6 +106,7 @@ class OutboxWorker:
         logger.info("outbox worker %s started", self.owner)
         while not stop.is_set():
             try:
+                await self.purge_if_due()
                 batch = await self.run_once()
             except Exception:
                 logger.exception("outbox worker %s: a round failed", self.owner)

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import service as audit
 from app.core import metrics
 from app.core.auth import Principal
 from app.core.errors import Conflict, NotFound
@@ -477,4 +478,13 @@ async def publish(
             "publication_conflict",
             f"Another version of {month} was published at the same moment: reload and check it.",
         ) from exc
+    audit.record(
+        session,
+        principal,
+        audit.AuditAction.publish,
+        audit.RecordType.report_publication,
+        publication.id,
+        org=principal.org,
+        now=now,
+    )
     return publication
