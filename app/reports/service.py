@@ -301,6 +301,7 @@ def status_of(month: Month, now: datetime, published: bool) -> ReportStatus:
 
 def publication_read(row: ReportPublication) -> Publication:
     return Publication(
+        id=row.id,
         version=row.version,
         published_at=row.published_at,
         published_by=PublishedBy(
