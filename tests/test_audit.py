@@ -18,6 +18,7 @@ from app.core.clock import FixedClock
 from app.core.settings import Settings, get_settings
 from tests.conftest import Key, Keys
 from tests.helpers import CALLER, assert_problem, failure, iso, to_lgsco
+from tests.test_signposts_feedback import FEEDBACK
 
 Row = tuple[str, str | None, str, str, str]  # actor, actor key, action, record type, record id
 
@@ -110,18 +111,7 @@ async def test_every_change_is_audited_and_shown_to_the_bodys_admins_only(
     by(cqc_agent, "create", "signpost", signpost.json()["id"])
 
     step()
-    feedback = await client.post(
-        "/v1/feedback",
-        json={
-            "about_org": "lgsco",
-            "case_references": ["CAS-9"],
-            "reason_for_contact": "Fees.",
-            "names_and_times": "A. Adviser, 10:00",
-            "correct_advice": "Go to LGSCO.",
-            "suggested_action": "None.",
-        },
-        headers=cqc_agent.headers,
-    )
+    feedback = await client.post("/v1/feedback", json=FEEDBACK, headers=cqc_agent.headers)
     by(cqc_agent, "create", "feedback", feedback.json()["id"])
 
     step()

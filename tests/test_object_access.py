@@ -23,6 +23,7 @@ from app.keys import service as keys
 from app.main import create_app
 from tests.conftest import Key, Keys
 from tests.helpers import assert_problem, failed_transfer, failure, to_lgsco
+from tests.test_signposts_feedback import FEEDBACK
 
 
 def id_taking_operations() -> dict[str, tuple[str, str]]:
@@ -73,15 +74,7 @@ async def signpost(w: World) -> dict[str, str]:
 
 
 async def feedback(w: World) -> dict[str, str]:
-    body = {
-        "about_org": "lgsco",
-        "case_references": ["CAS-9"],
-        "reason_for_contact": "Fees.",
-        "names_and_times": "A. Adviser, 10:00",
-        "correct_advice": "Go to LGSCO.",
-        "suggested_action": "None.",
-    }
-    return {"feedback_id": (await w.post(await w.agent(), "/v1/feedback", body))["id"]}
+    return {"feedback_id": (await w.post(await w.agent(), "/v1/feedback", FEEDBACK))["id"]}
 
 
 async def agent_key(w: World) -> dict[str, str]:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
 from app.core.auth import Principal
-from app.core.pagination import encode_cursor, newest_first
+from app.core.pagination import newest_first, split_page
 
 
 class ActorKind(StrEnum):
@@ -89,6 +89,28 @@ def record(
     return event
 
 
+def created_event(
+    principal: Principal, record_type: RecordType, record_id: uuid.UUID, now: datetime
+) -> AuditEvent:
+    """The row for a record that `principal` created for its own body, not yet stored."""
+    return new_event(
+        Actor.of(principal), AuditAction.create, record_type, record_id, org=principal.org, now=now
+    )
+
+
+def created(
+    session: AsyncSession,
+    principal: Principal,
+    record_type: RecordType,
+    record_id: uuid.UUID,
+    now: datetime,
+) -> AuditEvent:
+    """Add the row for a record that `principal` created for its own body."""
+    event = created_event(principal, record_type, record_id, now)
+    session.add(event)
+    return event
+
+
 async def list_events(
     session: AsyncSession,
     org: str,
@@ -112,8 +134,4 @@ async def list_events(
         query = query.where(AuditEvent.at < until)
     query = newest_first(query, AuditEvent.at, AuditEvent.id, cursor, limit)
     rows = list((await session.scalars(query)).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].at, rows[-1].id)
-    return rows, next_cursor
+    return split_page(rows, limit, lambda event: (event.at, event.id))

@@ -14,7 +14,7 @@ from app.core import metrics
 from app.core.auth import Principal
 from app.core.errors import NotFound
 from app.core.months import Month
-from app.core.pagination import encode_cursor, newest_first
+from app.core.pagination import newest_first, split_page
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
 from app.protocol.routes import Route
@@ -84,14 +84,7 @@ def new_callback_request(
         domain=message_id_domain,
         callback_request_id=callback.id,
     )
-    event = audit.new_event(
-        audit.Actor.of(principal),
-        audit.AuditAction.create,
-        audit.RecordType.callback_request,
-        callback.id,
-        org=callback.from_org,
-        now=now,
-    )
+    event = audit.created_event(principal, audit.RecordType.callback_request, callback.id, now)
     # Counted when built: both the ORM path and the one-statement path come through here.
     metrics.callback_request_created(callback.from_org, callback.to_org)
     return callback, details, message, event
@@ -146,9 +139,4 @@ async def list_callbacks(
         query = query.where(OutboxMessage.status == status)
     query = newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
     rows = [_unpack(r) for r in (await session.execute(query)).all()]
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1][0]
-        next_cursor = encode_cursor(last.requested_at, last.id)
-    return rows, next_cursor
+    return split_page(rows, limit, lambda row: (row[0].requested_at, row[0].id))

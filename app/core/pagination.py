@@ -3,6 +3,7 @@
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
@@ -29,6 +30,20 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return parsed, uuid.UUID(row_id)
     except (ValueError, TypeError, json.JSONDecodeError) as exc:
         raise Unprocessable("invalid_cursor", "The cursor is not one this API gave out.") from exc
+
+
+T = TypeVar("T")
+
+
+def split_page(
+    rows: list[T], limit: int, position: Callable[[T], tuple[datetime, uuid.UUID]]
+) -> tuple[list[T], str | None]:
+    """The page and the cursor for the next one, from the `limit + 1` rows `newest_first`
+    asked for (the extra row only says that there is more)."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(*position(rows[-1]))
 
 
 def newest_first(

@@ -8,7 +8,7 @@ from app.audit import service as audit
 from app.core.auth import Principal
 from app.core.errors import NotFound
 from app.core.months import Month
-from app.core.pagination import encode_cursor, newest_first
+from app.core.pagination import newest_first, split_page
 from app.core.rules import not_in_future
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackCreate
@@ -49,15 +49,7 @@ def submit_feedback(
         created_by_key_id=principal.key_id,
     )
     session.add(feedback)
-    audit.record(
-        session,
-        principal,
-        audit.AuditAction.create,
-        audit.RecordType.feedback,
-        feedback.id,
-        org=principal.org,
-        now=now,
-    )
+    audit.created(session, principal, audit.RecordType.feedback, feedback.id, now)
     outbox.enqueue(
         session,
         kind="feedback",
@@ -92,8 +84,4 @@ async def list_feedback(
         query = query.where(Feedback.submitted_at >= start, Feedback.submitted_at < end)
     query = newest_first(query, Feedback.submitted_at, Feedback.id, cursor, limit)
     rows = list((await session.scalars(query)).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].submitted_at, rows[-1].id)
-    return rows, next_cursor
+    return split_page(rows, limit, lambda feedback: (feedback.submitted_at, feedback.id))

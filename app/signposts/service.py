@@ -34,15 +34,7 @@ def record_signpost(
         created_at=now,
     )
     session.add(signpost)
-    audit.record(
-        session,
-        principal,
-        audit.AuditAction.create,
-        audit.RecordType.signpost,
-        signpost.id,
-        org=principal.org,
-        now=now,
-    )
+    audit.created(session, principal, audit.RecordType.signpost, signpost.id, now)
     return signpost
 
 

@@ -121,14 +121,7 @@ async def start_transfer(
         created_at=ctx.now,
     )
 
-    created = audit.new_event(
-        audit.Actor.of(principal),
-        audit.AuditAction.create,
-        audit.RecordType.transfer,
-        transfer.id,
-        org=transfer.from_org,
-        now=ctx.now,
-    )
+    created = audit.created_event(principal, audit.RecordType.transfer, transfer.id, ctx.now)
     if isinstance(body.outcome, FailedOutcome):
         # The integration's hot path: the records are new, so they are written with plain
         # INSERTs (one statement on PostgreSQL) rather than through the unit of work.
