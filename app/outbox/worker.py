@@ -107,6 +107,9 @@ class OutboxWorker:
         while not stop.is_set():
             try:
                 await self.purge_if_due()
+            except Exception:  # a failed purge must not hold up the emails; tried next interval
+                logger.exception("outbox worker %s: the purge failed", self.owner)
+            try:
                 batch = await self.run_once()
             except Exception:
                 logger.exception("outbox worker %s: a round failed", self.owner)
