@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from app.audit.service import CLI
 from app.core.auth import Role
 from app.core.clock import Clock
 from app.core.database import make_engine, make_sessionmaker
@@ -125,6 +126,7 @@ async def _create_key(org: str, role: Role, name: str) -> tuple[str, str]:
                 role=role,
                 name=name,
                 now=Clock().now(),
+                actor=CLI,
             )
             await session.commit()
             return str(key.id), secret
@@ -180,7 +182,7 @@ def keys_revoke(key_id: uuid.UUID) -> None:
         engine = make_engine(get_settings().database_url)
         try:
             async with make_sessionmaker(engine)() as session:
-                await service.revoke_key(session, key_id, now=Clock().now())
+                await service.revoke_key(session, key_id, now=Clock().now(), actor=CLI)
                 await session.commit()
         finally:
             await engine.dispose()
@@ -191,6 +193,40 @@ def keys_revoke(key_id: uuid.UUID) -> None:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"revoked {key_id}")
+
+
+@cli.command()
+def purge(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what is due; change nothing.")
+    ] = False,
+) -> None:
+    """Purge callers' names, numbers and providers that are past their retention time.
+
+    Due: the call back email was sent more than HANDOFF_PERSONAL_DATA_RETENTION_DAYS ago, or
+    became dead (never sent) more than HANDOFF_DEAD_MESSAGE_RETENTION_DAYS ago. The outbox
+    worker does this hourly too; running it again is harmless. Exit 0 when done (also when
+    nothing was due), 1 when it could not finish.
+    """
+    from app.callbacks import retention
+
+    settings = get_settings()
+
+    async def run() -> int:
+        engine = make_engine(settings.database_url)
+        try:
+            sessionmaker = make_sessionmaker(engine)
+            now = Clock().now()
+            if dry_run:
+                async with sessionmaker() as session:
+                    return await retention.count_due(session, now, retention.Retention.of(settings))
+            return await retention.purge_personal_data(sessionmaker, settings, now=now, actor=CLI)
+        finally:
+            await engine.dispose()
+
+    count = asyncio.run(run())
+    verb = "due for purging" if dry_run else "purged"
+    typer.echo(f"{count} call back request(s) {verb}")
 
 
 def openapi_document() -> str:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.audit.endpoints import router as audit_router
 from app.callbacks.endpoints import router as callbacks_router
 from app.core.body_limit import BodySizeLimitMiddleware
 from app.core.clock import Clock
@@ -86,6 +87,7 @@ def create_app(
         feedback_router,
         keys_router,
         reports_router,
+        audit_router,
     ):
         app.include_router(router)
     install_web(app, settings)

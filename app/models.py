@@ -1,5 +1,6 @@
 """Every table, imported once so that Alembic and the app see the same metadata."""
 
+from app.audit.models import AuditEvent
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core.database import Base
 from app.feedback.models import Feedback
@@ -12,6 +13,7 @@ from app.transfers.models import Transfer
 
 __all__ = [
     "ApiKey",
+    "AuditEvent",
     "Base",
     "CallbackRequest",
     "CallerDetails",

@@ -92,6 +92,7 @@ def scratch_database(db_url: str, purpose: str) -> Iterator[str]:
 
 def make_key(db_url: str, role: str, org: str = "cqc") -> tuple[uuid.UUID, str]:
     """A new API key of `org` with `role` in the database: its id and its secret."""
+    from app.audit.service import CLI
     from app.core.auth import Role
     from app.core.clock import Clock
     from app.core.database import make_engine, make_sessionmaker
@@ -103,7 +104,13 @@ def make_key(db_url: str, role: str, org: str = "cqc") -> tuple[uuid.UUID, str]:
         try:
             async with make_sessionmaker(engine)() as session:
                 key, secret = await keys.create_key(
-                    session, load_table(), org=org, role=Role(role), name="bench", now=Clock().now()
+                    session,
+                    load_table(),
+                    org=org,
+                    role=Role(role),
+                    name="bench",
+                    now=Clock().now(),
+                    actor=CLI,
                 )
                 await session.commit()
                 return key.id, secret

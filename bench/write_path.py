@@ -28,7 +28,7 @@ from bench.common import (
 )
 from bench.common import serving as serve
 
-WRITTEN = ("outbox_messages", "caller_details", "callback_requests", "transfers")
+WRITTEN = ("audit_events", "outbox_messages", "caller_details", "callback_requests", "transfers")
 PROJECT_APP = "app.asgi:app"
 BASELINE_APP = "bench.baseline_write:app"
 

@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
+from app.audit.service import CLI
 from app.core.auth import Role
 from app.core.clock import FixedClock
 from app.core.database import make_engine, make_sessionmaker
@@ -140,6 +141,7 @@ class Keys:
                 role=Role(role),
                 name=name,
                 now=self.app.state.clock.now(),
+                actor=CLI,
             )
             await session.commit()
             return Key(key.id, org, Role(role), secret)

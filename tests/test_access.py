@@ -25,20 +25,6 @@ async def test_an_unknown_or_revoked_key_is_401(client, key_factory: Keys, cqc_a
     assert_problem(after, 401, "invalid_api_key")
 
 
-async def test_another_bodys_records_are_not_found(
-    client, clock: FixedClock, cqc_agent: Key, lgsco_agent: Key, lgsco_leader: Key
-) -> None:
-    done = await failed_transfer(client, cqc_agent, clock.now())
-    for url in (f"/v1/transfers/{done['id']}", f"/v1/callbacks/{done['callback_request_id']}"):
-        assert (await client.get(url, headers=cqc_agent.headers)).status_code == 200
-        for other in (lgsco_agent, lgsco_leader):
-            assert_problem(await client.get(url, headers=other.headers), 404, "not_found")
-    connect = await client.post(
-        f"/v1/transfers/{done['id']}/connected", json={}, headers=lgsco_agent.headers
-    )
-    assert_problem(connect, 404, "not_found")
-
-
 async def test_colleagues_of_the_same_body_can_read_a_record_by_id(
     client, clock: FixedClock, cqc_agent: Key, key_factory: Keys
 ) -> None:

@@ -367,27 +367,6 @@ async def test_an_unknown_format_is_refused(client, cqc_leader: Key) -> None:
     assert response.headers["content-type"] == "application/json"
 
 
-async def test_figures_do_not_change_when_personal_data_is_purged(
-    app,
-    client,
-    clock: FixedClock,
-    contacts: Contacts,
-    cqc_agent: Key,
-    lgsco_agent: Key,
-    cqc_leader: Key,
-) -> None:
-    await record_october(contacts, cqc_agent, lgsco_agent)
-    clock.set(at("2026-11-05T09:00:00"))
-    url = f"/v1/reports/contact-volumes/{OCT}?format=csv"
-    before = (await client.get(url, headers=cqc_leader.headers)).text
-    async with app.state.engine.begin() as connection:
-        await connection.execute(text("DELETE FROM caller_details"))
-        await connection.execute(
-            text("UPDATE callback_requests SET personal_data_purged_at = created_at")
-        )
-    assert (await client.get(url, headers=cqc_leader.headers)).text == before
-
-
 async def test_counts_are_grouped_in_sql_and_never_touch_caller_details(
     app,
     client,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from app.audit.service import CLI
 from app.core.clock import FixedClock
 from app.core.database import make_sessionmaker
 from app.keys import service as keys
@@ -111,7 +112,7 @@ async def test_a_revoked_key_is_signed_out(app, client, clock: FixedClock, cqc_l
     await sign_in(client, cqc_leader)
     assert (await client.get("/reports")).status_code == 200
     async with make_sessionmaker(app.state.engine)() as session:
-        await keys.revoke_key(session, cqc_leader.id, now=clock.now())
+        await keys.revoke_key(session, cqc_leader.id, now=clock.now(), actor=CLI)
         await session.commit()
     assert (await client.get("/reports")).status_code == 303
 

@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Uuid
+from sqlalchemy import ForeignKey, Index, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, UTCDateTime
@@ -18,6 +18,13 @@ class CallbackRequest(Base):
     __tablename__ = "callback_requests"
     __table_args__ = (
         Index("ix_callback_requests_from_org_requested_at", "from_org", "requested_at"),
+        # Only the requests whose caller's details are still held: what a purge looks at.
+        Index(
+            "ix_callback_requests_unpurged",
+            "requested_at",
+            postgresql_where=text("personal_data_purged_at IS NULL"),
+            sqlite_where=text("personal_data_purged_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

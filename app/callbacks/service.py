@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import service as audit
+from app.audit.models import AuditEvent
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core import metrics
 from app.core.auth import Principal
 from app.core.errors import NotFound
 from app.core.months import Month
-from app.core.pagination import cut_page, newest_first
+from app.core.pagination import newest_first, split_page
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
 from app.protocol.routes import Route
@@ -32,7 +34,7 @@ def create_callback_request(
     now: datetime,
     message_id_domain: str,
 ) -> CallbackRequest:
-    callback, details, message = new_callback_request(
+    records = new_callback_request(
         transfer=transfer,
         route=route,
         principal=principal,
@@ -40,8 +42,8 @@ def create_callback_request(
         now=now,
         message_id_domain=message_id_domain,
     )
-    session.add_all((callback, details, message))
-    return callback
+    session.add_all(records)
+    return records[0]
 
 
 def new_callback_request(
@@ -52,8 +54,9 @@ def new_callback_request(
     caller: "Caller",
     now: datetime,
     message_id_domain: str,
-) -> tuple[CallbackRequest, CallerDetails, OutboxMessage]:
-    """The call back request, the caller's details and the email to send, not yet stored."""
+) -> tuple[CallbackRequest, CallerDetails, OutboxMessage, AuditEvent]:
+    """The call back request, the caller's details, the email to send and the audit row, not
+    yet stored."""
     assert transfer.sender_reference and transfer.permission_to_share_at and transfer.failed_at
     callback = CallbackRequest(
         id=uuid.uuid4(),
@@ -81,9 +84,10 @@ def new_callback_request(
         domain=message_id_domain,
         callback_request_id=callback.id,
     )
+    event = audit.created_event(principal, audit.RecordType.callback_request, callback.id, now)
     # Counted when built: both the ORM path and the one-statement path come through here.
     metrics.callback_request_created(callback.from_org, callback.to_org)
-    return callback, details, message
+    return callback, details, message, event
 
 
 def _with_details() -> Select:  # type: ignore[type-arg]
@@ -135,4 +139,4 @@ async def list_callbacks(
         query = query.where(OutboxMessage.status == status)
     query = newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
     rows = [_unpack(r) for r in (await session.execute(query)).all()]
-    return cut_page(rows, limit, lambda row: (row[0].requested_at, row[0].id))
+    return split_page(rows, limit, lambda row: (row[0].requested_at, row[0].id))

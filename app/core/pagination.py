@@ -14,7 +14,6 @@ from sqlalchemy.orm import InstrumentedAttribute
 from app.core.errors import Unprocessable
 
 Q = TypeVar("Q", bound=Select)  # type: ignore[type-arg]
-R = TypeVar("R")
 
 # Largest page any list endpoint gives.
 MAX_PAGE_SIZE = 100
@@ -41,6 +40,20 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Unprocessable("invalid_cursor", "The cursor is not one this API gave out.") from exc
 
 
+T = TypeVar("T")
+
+
+def split_page(
+    rows: list[T], limit: int, position: Callable[[T], tuple[datetime, uuid.UUID]]
+) -> tuple[list[T], str | None]:
+    """The page and the cursor for the next one, from the `limit + 1` rows `newest_first`
+    asked for (the extra row only says that there is more)."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(*position(rows[-1]))
+
+
 def newest_first(
     query: Q,
     moment: InstrumentedAttribute[datetime],
@@ -52,13 +65,3 @@ def newest_first(
         at, last_id = decode_cursor(cursor)
         query = query.where(or_(moment < at, and_(moment == at, row_id < last_id)))
     return query.order_by(moment.desc(), row_id.desc()).limit(limit + 1)  # type: ignore[return-value]
-
-
-def cut_page(
-    rows: list[R], limit: int, position: Callable[[R], tuple[datetime, uuid.UUID]]
-) -> tuple[list[R], str | None]:
-    """The first `limit` of rows fetched by `newest_first`, and the cursor of the next page."""
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    return rows, encode_cursor(*position(rows[-1]))

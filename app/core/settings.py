@@ -60,6 +60,23 @@ class Settings(BaseSettings):
     outbox_backoff_base_seconds: float = Field(
         default=30.0, description="First retry delay; doubles each attempt, with jitter."
     )
+    personal_data_retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days after a call back email is sent before the caller's name, number "
+        "and provider are purged.",
+    )
+    dead_message_retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days after a call back email became dead (never sent) before the "
+        "caller's details are purged; `handoff outbox retry` can still send it until then.",
+    )
+    purge_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often the outbox worker purges personal data that is due.",
+    )
     session_secret: str | None = Field(
         default=None,
         description="Secret that signs web session cookies. Random per process when unset.",

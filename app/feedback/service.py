@@ -4,10 +4,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import service as audit
 from app.core.auth import Principal
 from app.core.errors import NotFound
 from app.core.months import Month
-from app.core.pagination import cut_page, newest_first
+from app.core.pagination import newest_first, split_page
 from app.core.rules import not_in_future
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackCreate
@@ -48,6 +49,7 @@ def submit_feedback(
         created_by_key_id=principal.key_id,
     )
     session.add(feedback)
+    audit.created(session, principal, audit.RecordType.feedback, feedback.id, now)
     outbox.enqueue(
         session,
         kind="feedback",
@@ -82,4 +84,4 @@ async def list_feedback(
         query = query.where(Feedback.submitted_at >= start, Feedback.submitted_at < end)
     query = newest_first(query, Feedback.submitted_at, Feedback.id, cursor, limit)
     rows = list((await session.scalars(query)).all())
-    return cut_page(rows, limit, lambda row: (row.submitted_at, row.id))
+    return split_page(rows, limit, lambda feedback: (feedback.submitted_at, feedback.id))

@@ -19,7 +19,13 @@ async def create_key(
     body: KeyCreate, principal: Admin, session: Session, clock: ClockDep, routes: Routes
 ) -> KeyCreated:
     key, secret = await service.create_key(
-        session, routes, org=principal.org, role=body.role, name=body.name, now=clock.now()
+        session,
+        routes,
+        org=principal.org,
+        role=body.role,
+        name=body.name,
+        now=clock.now(),
+        actor=principal,
     )
     await session.commit()
     return KeyCreated.model_validate({**KeyRead.model_validate(key).model_dump(), "secret": secret})
@@ -40,6 +46,8 @@ async def list_keys(
 async def revoke_key(
     key_id: uuid.UUID, principal: Admin, session: Session, clock: ClockDep
 ) -> KeyRead:
-    key = await service.revoke_key(session, key_id, now=clock.now(), org=principal.org)
+    key = await service.revoke_key(
+        session, key_id, now=clock.now(), actor=principal, org=principal.org
+    )
     await session.commit()
     return KeyRead.model_validate(key)

@@ -7,9 +7,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import Role, forget_principal, hash_key
+from app.audit import service as audit
+from app.core.auth import Principal, Role, forget_principal, hash_key
 from app.core.errors import NotFound, Unprocessable
-from app.core.pagination import cut_page, newest_first
+from app.core.pagination import newest_first, split_page
 from app.keys.models import ApiKey
 from app.protocol.routes import RouteTable
 
@@ -21,7 +22,14 @@ def new_secret() -> str:
 
 
 async def create_key(
-    session: AsyncSession, routes: RouteTable, *, org: str, role: Role, name: str, now: datetime
+    session: AsyncSession,
+    routes: RouteTable,
+    *,
+    org: str,
+    role: Role,
+    name: str,
+    now: datetime,
+    actor: audit.Actor | Principal,
 ) -> tuple[ApiKey, str]:
     if routes.body(org) is None:
         raise Unprocessable("unknown_org", f"No body '{org}' in the route table.")
@@ -36,6 +44,9 @@ async def create_key(
         created_at=now,
     )
     session.add(key)
+    audit.record(
+        session, actor, audit.AuditAction.create, audit.RecordType.api_key, key.id, org=org, now=now
+    )
     await session.flush()
     return key, secret
 
@@ -55,16 +66,30 @@ async def page_of_keys(
         select(ApiKey).where(ApiKey.org == org), ApiKey.created_at, ApiKey.id, cursor, limit
     )
     rows = list((await session.scalars(query)).all())
-    return cut_page(rows, limit, lambda key: (key.created_at, key.id))
+    return split_page(rows, limit, lambda key: (key.created_at, key.id))
 
 
 async def revoke_key(
-    session: AsyncSession, key_id: uuid.UUID, *, now: datetime, org: str | None = None
+    session: AsyncSession,
+    key_id: uuid.UUID,
+    *,
+    now: datetime,
+    actor: audit.Actor | Principal,
+    org: str | None = None,
 ) -> ApiKey:
     key = await session.get(ApiKey, key_id)
     if key is None or (org is not None and key.org != org):
         raise NotFound("not_found", "No such key.")
     if key.revoked_at is None:
         key.revoked_at = now
+        audit.record(
+            session,
+            actor,
+            audit.AuditAction.revoke,
+            audit.RecordType.api_key,
+            key.id,
+            org=key.org,
+            now=now,
+        )
     forget_principal(key.id)
     return key

@@ -9,7 +9,8 @@ import contextlib
 import os
 import ssl
 import sys
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, TextIO
@@ -39,6 +40,11 @@ class FileBackend:
     def path_for(self, message: EmailMessage) -> Path:
         local_part = str(message["Message-ID"]).strip("<>").split("@", 1)[0]
         return self.folder / f"{local_part}.eml"
+
+    def remove(self, outbox_ids: Iterable[uuid.UUID]) -> None:
+        """Delete the copies of messages (their bodies hold a caller's details) once purged."""
+        for outbox_id in outbox_ids:
+            (self.folder / f"{outbox_id}.eml").unlink(missing_ok=True)
 
     def _write(self, message: EmailMessage) -> None:
         path = self.path_for(message)

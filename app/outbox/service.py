@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.callbacks.models import CallbackRequest
 from app.core.errors import Conflict, NotFound
 from app.outbox.models import DeliveryStatus, OutboxMessage
 
@@ -239,6 +240,15 @@ async def retry(session: AsyncSession, any_id: uuid.UUID, *, now: datetime) -> O
     )
     if message is None:
         raise NotFound("not_found", f"No outbox message for {any_id}.")
+    if message.callback_request_id is not None and await session.scalar(
+        select(CallbackRequest.personal_data_purged_at).where(
+            CallbackRequest.id == message.callback_request_id
+        )
+    ):
+        raise Conflict(
+            "caller_details_purged",
+            f"Message {message.id} cannot be sent: the caller's details were purged.",
+        )
     if message.status == DeliveryStatus.sent:
         raise Conflict("already_sent", f"Message {message.id} was sent at {message.sent_at}.")
     if message.status == DeliveryStatus.sending and (

@@ -26,7 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.audit.service import SYSTEM
 from app.callbacks.models import CallbackRequest, CallerDetails
+from app.callbacks.retention import purge_personal_data
 from app.core import metrics
 from app.core.clock import Clock
 from app.core.settings import Settings
@@ -93,6 +95,16 @@ class OutboxWorker:
         self.owner = owner or default_owner()
         self.batch_size = batch_size
         self.rng = rng or random.Random()
+        self.next_purge_at: datetime | None = None  # None: purge in the first round
+
+    async def purge_if_due(self) -> int | None:
+        """Purge the callers' details that are due, at most once per purge interval (by the
+        clock); returns how many requests were purged, or None when it was not time yet."""
+        now = self.clock.now()
+        if self.next_purge_at is not None and now < self.next_purge_at:
+            return None
+        self.next_purge_at = now + timedelta(seconds=self.settings.purge_interval_seconds)
+        return await purge_personal_data(self.sessionmaker, self.settings, now=now, actor=SYSTEM)
 
     async def run_once(self) -> list[DeliveryStatus]:
         """Claim one batch of due messages and try each once; returns what became of each.
@@ -139,6 +151,10 @@ class OutboxWorker:
         """Poll until `stop` is set. A failing database or mail server never ends the loop."""
         logger.info("outbox worker %s started", self.owner)
         while not stop.is_set():
+            try:
+                await self.purge_if_due()
+            except Exception:  # a failed purge must not hold up the emails; tried next interval
+                logger.exception("outbox worker %s: the purge failed", self.owner)
             try:
                 batch = await self.run_once()
             except Exception:

@@ -84,6 +84,7 @@ class PublishedBy(ResponseModel):
 
 
 class Publication(ResponseModel):
+    id: uuid.UUID = Field(description="The publication's id, as the audit trail names it.")
     version: int
     published_at: datetime
     published_by: PublishedBy

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import service as audit
 from app.core import metrics
 from app.core.auth import Principal
 from app.core.errors import Conflict, NotFound
@@ -300,6 +301,7 @@ def status_of(month: Month, now: datetime, published: bool) -> ReportStatus:
 
 def publication_read(row: ReportPublication) -> Publication:
     return Publication(
+        id=row.id,
         version=row.version,
         published_at=row.published_at,
         published_by=PublishedBy(
@@ -477,4 +479,13 @@ async def publish(
             "publication_conflict",
             f"Another version of {month} was published at the same moment: reload and check it.",
         ) from exc
+    audit.record(
+        session,
+        principal,
+        audit.AuditAction.publish,
+        audit.RecordType.report_publication,
+        publication.id,
+        org=principal.org,
+        now=now,
+    )
     return publication

@@ -3,6 +3,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import service as audit
 from app.core.auth import Principal
 from app.core.errors import NotFound
 from app.core.rules import not_in_future
@@ -33,6 +34,7 @@ def record_signpost(
         created_at=now,
     )
     session.add(signpost)
+    audit.created(session, principal, audit.RecordType.signpost, signpost.id, now)
     return signpost
 
 

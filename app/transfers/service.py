@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Table, TextClause, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import service as audit
+from app.audit.models import AuditEvent
 from app.callbacks import service as callbacks
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core.auth import Principal
@@ -119,11 +121,12 @@ async def start_transfer(
         created_at=ctx.now,
     )
 
+    created = audit.created_event(principal, audit.RecordType.transfer, transfer.id, ctx.now)
     if isinstance(body.outcome, FailedOutcome):
         # The integration's hot path: the records are new, so they are written with plain
         # INSERTs (one statement on PostgreSQL) rather than through the unit of work.
         route = _record_failure(transfer, ctx, body.outcome)
-        callback, details, message = callbacks.new_callback_request(
+        callback, details, message, requested = callbacks.new_callback_request(
             transfer=transfer,
             route=route,
             principal=principal,
@@ -131,10 +134,10 @@ async def start_transfer(
             now=ctx.now,
             message_id_domain=ctx.message_id_domain,
         )
-        await insert_new_records(session, transfer, callback, details, message)
+        await insert_new_records(session, transfer, callback, details, message, created, requested)
         return transfer, callback
 
-    session.add(transfer)
+    session.add_all((transfer, created))
     if isinstance(body.outcome, ConnectedOutcome):
         connect(transfer, ctx, body.outcome)
     return transfer, None
@@ -240,12 +243,15 @@ def _record_failure(transfer: Transfer, ctx: TransferContext, body: TransferFail
     return _route(ctx, transfer.from_org, transfer.to_org)
 
 
-# Parents before children, as the foreign keys need.
+# Parents before children, as the foreign keys need; then the two audit rows (the transfer's
+# and the call back request's), which have no foreign keys.
 _NEW_RECORD_TABLES: tuple[Table, ...] = (
     Transfer.__table__,  # type: ignore[assignment]
     CallbackRequest.__table__,  # type: ignore[assignment]
     CallerDetails.__table__,  # type: ignore[assignment]
     OutboxMessage.__table__,  # type: ignore[assignment]
+    AuditEvent.__table__,  # type: ignore[assignment]
+    AuditEvent.__table__,  # type: ignore[assignment]
 )
 
 
@@ -272,7 +278,7 @@ _INSERTS_ONE_BY_ONE = tuple(table.insert() for table in _NEW_RECORD_TABLES)
 
 
 async def insert_new_records(session: AsyncSession, *records: Base) -> None:
-    """Write new transfer, call back request, caller details and outbox rows, in that order.
+    """Write new transfer, call back request, caller details, outbox and two audit rows.
 
     On PostgreSQL one statement; elsewhere (SQLite) one INSERT per table. The objects stay
     outside the session: they are the values written, returned to the caller as they are.

@@ -1,0 +1,166 @@
+"""Purging callers' details once they are no longer needed.
+
+A call back request keeps its dates, route, reason, reference and delivery status for the
+report and the audit trail; only `caller_details` (name, number, provider) goes, and
+`personal_data_purged_at` says when. Due means: the email was sent more than
+`personal_data_retention_days` ago, or it became dead (never sent) more than
+`dead_message_retention_days` ago. Requests whose email is still pending or retrying keep the
+details, since the email cannot be sent without them.
+"""
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.audit import service as audit
+from app.audit.models import AuditEvent
+from app.callbacks.models import CallbackRequest, CallerDetails
+from app.core.settings import Settings
+from app.idempotency.service import purge_expired_idempotency_keys
+from app.outbox.backends import FileBackend
+from app.outbox.models import DeliveryStatus, OutboxMessage
+
+logger = logging.getLogger("handoff.retention")
+
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class Retention:
+    sent_days: int
+    dead_days: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Retention":
+        return cls(settings.personal_data_retention_days, settings.dead_message_retention_days)
+
+
+def _due(now: datetime, retention: Retention) -> Select[uuid.UUID]:
+    """Ids of call back requests whose caller's details may go now, oldest first."""
+    sent_before = now - timedelta(days=retention.sent_days)
+    dead_before = now - timedelta(days=retention.dead_days)
+    return (
+        select(CallbackRequest.id)
+        .join(OutboxMessage, OutboxMessage.callback_request_id == CallbackRequest.id)
+        .where(
+            CallbackRequest.personal_data_purged_at.is_(None),
+            or_(
+                and_(
+                    OutboxMessage.status == DeliveryStatus.sent,
+                    OutboxMessage.sent_at <= sent_before,
+                ),
+                and_(
+                    OutboxMessage.status == DeliveryStatus.dead,
+                    OutboxMessage.last_error_at <= dead_before,
+                ),
+            ),
+        )
+    )
+
+
+async def count_due(session: AsyncSession, now: datetime, retention: Retention) -> int:
+    """How many requests a purge would purge now (for `handoff purge --dry-run`)."""
+    return (
+        await session.scalar(select(func.count()).select_from(_due(now, retention).subquery())) or 0
+    )
+
+
+async def purge_batch(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    retention: Retention,
+    actor: audit.Actor,
+    limit: int = BATCH_SIZE,
+) -> list[uuid.UUID]:
+    """Purge up to `limit` due requests in the session's transaction (the caller commits);
+    returns the ids of the outbox messages whose stored copies should go too.
+
+    The UPDATE re-checks `personal_data_purged_at IS NULL`, so two purges running at once
+    (two workers, or the CLI beside a worker) each purge and audit a request only once.
+    """
+    purged = (
+        await session.execute(
+            update(CallbackRequest)
+            .where(
+                CallbackRequest.id.in_(
+                    _due(now, retention)
+                    .order_by(CallbackRequest.requested_at)
+                    .limit(limit)
+                    .scalar_subquery()
+                ),
+                CallbackRequest.personal_data_purged_at.is_(None),
+            )
+            .values(personal_data_purged_at=now)
+            .returning(CallbackRequest.id, CallbackRequest.from_org)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    if not purged:
+        return []
+    ids = [row.id for row in purged]
+    await session.execute(
+        delete(CallerDetails)
+        .where(CallerDetails.callback_request_id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    events = [
+        audit.new_event(
+            actor,
+            audit.AuditAction.purge,
+            audit.RecordType.callback_request,
+            row.id,
+            org=row.from_org,
+            now=now,
+        )
+        for row in purged
+    ]
+    await session.execute(
+        insert(AuditEvent),
+        [{c.key: getattr(e, c.key) for c in AuditEvent.__table__.columns} for e in events],
+    )
+    outbox_ids = await session.scalars(
+        select(OutboxMessage.id).where(OutboxMessage.callback_request_id.in_(ids))
+    )
+    return list(outbox_ids)
+
+
+async def purge_personal_data(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    now: datetime,
+    actor: audit.Actor,
+) -> int:
+    """Purge everything due, a batch per transaction, and the expired idempotency keys with
+    their stored answers; returns how many call back requests were purged.
+
+    When nothing is due this is one indexed query. With the file email backend, the .eml
+    copies of the purged messages are deleted as well (they hold the caller's details).
+    """
+    retention = Retention.of(settings)
+    files = FileBackend(settings.email_dir) if settings.email_backend == "file" else None
+    total = 0
+    while True:
+        async with sessionmaker() as session:
+            outbox_ids = await purge_batch(session, now=now, retention=retention, actor=actor)
+            await session.commit()
+        total += len(outbox_ids)
+        if files is not None and outbox_ids:
+            await asyncio.to_thread(files.remove, outbox_ids)
+        if len(outbox_ids) < BATCH_SIZE:
+            break
+    # Stored answers to retried requests are sealed, but hold a caller's details all the same.
+    async with sessionmaker() as session:
+        expired_keys = await purge_expired_idempotency_keys(session, now)
+        await session.commit()
+    if total:
+        logger.info("purged the caller's details of %d call back requests", total)
+    if expired_keys:
+        logger.info("deleted %d expired idempotency keys", expired_keys)
+    return total
