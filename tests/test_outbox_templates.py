@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from markupsafe import escape
@@ -249,7 +249,10 @@ def _assert_headers_are_exactly(message: EmailMessage, expected: dict[str, str])
     assert set(parsed.keys()) == EXPECTED_HEADERS
     assert len(parsed.keys()) == len(EXPECTED_HEADERS)  # no header twice
     for name, value in expected.items():
-        assert str(parsed[name]) == value
+        # RFC 5322 2.2.3: the whitespace after the colon is not part of the value, even when
+        # the whole value was folded onto the next line (Python does that for a subject of
+        # 70 to 77 characters, and its parser then keeps the fold's leading space).
+        assert str(parsed[name]).lstrip(" ") == value
     assert parsed.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
     return parsed
@@ -318,6 +321,7 @@ long_text = st.lists(st.sampled_from([*NASTY, "\n\n"]) | st.text(max_size=20), m
 @pytest.mark.database_independent
 @hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reason=long_text, names=long_text, reference=st.sampled_from(["CAS-1", "a/b"]) | caller_text)
+@example(reason="r", names="n", reference="CAS-123456")  # a 71-character subject, folded whole
 def test_every_accepted_feedback_yields_a_message_with_exactly_the_expected_headers(
     reason: str, names: str, reference: str
 ) -> None:
