@@ -1,9 +1,13 @@
 """Benchmark 2 (and 4 for the report): the monthly contact-volume report at scale.
 
 A scratch PostgreSQL database, migrated with the project's migrations, is seeded with set-based
-SQL (`INSERT ... SELECT ... FROM generate_series`) with contacts spread evenly over 24 months:
-transfers connected and failed (the failed ones with their call back request) and signposts,
-in both directions. It is grown to each size in turn (100k, 1M, 5M events by default).
+SQL (`INSERT ... SELECT ... FROM generate_series`) at a steady rate of 1,000,000 contacts per
+24 months, going back in time from the end of 2025: transfers connected and failed (the failed
+ones with their call back request) and signposts, in both directions. It is grown to each size
+in turn (100k, 1M, 5M events by default), each step adding older history (1M events are the 24
+months 2024-2025; 5M reach back ten years), while the measured month, 2025-12, and its previous
+month hold the same events at every size from 100k: so a time that stays flat shows that one
+month's cost does not grow with the table's history.
 
 At each size the project's `GET /v1/reports/contact-volumes/{month}` (JSON, a team leader's
 key, served by the real uvicorn server, one request at a time over one kept-alive connection)
@@ -32,19 +36,20 @@ from bench.common import (
 )
 
 PROJECT_APP = "app.asgi:app"
-MONTHS = 24
-FIRST_MONTH = (2024, 1)  # the events span 2024-01 .. 2025-12 (UTC)
-MEASURED_MONTH = "2025-01"  # the 13th month, so its previous month is seeded too
+END = datetime(2026, 1, 1, tzinfo=UTC)  # the newest event is just before; GMT, so UK = UTC
+# 1,000,000 events per 24 months (2024-01-01 .. 2026-01-01): seconds between two events.
+SPACING_SECONDS = (END - datetime(2024, 1, 1, tzinfo=UTC)).total_seconds() / 1_000_000
+MEASURED_MONTH = "2025-12"  # it and 2025-11 are full from 100k events (73 days) on
 
-# One row of generate_series per event, numbered globally (`i`), so that each growth step adds
-# new rows spread over the same 24 months. Of every 10 events: 5 transfers connected, 2 failed
+# One row of generate_series per event, numbered globally (`i`) from the newest back, so that each
+# growth step adds older history. Of every 10 events: 5 transfers connected, 2 failed
 # (wait threshold exceeded), 1 failed (high call volume), 2 signposts; direction alternates by
 # tens. Ids are made from `i` (ordered, so the primary keys grow at their right edge, which keeps
 # seeding quick; the report never reads them).
 _EVENTS = """
 WITH g AS (
     SELECT i,
-           $3::timestamptz + (i - $1 - 0.5) * ($4::float8 / ($2 - $1)) * interval '1 second' AS at,
+           $3::timestamptz - (i - 0.5) * $4::float8 * interval '1 second' AS at,
            i % 10 AS k,
            CASE WHEN (i / 10) % 2 = 0 THEN 'cqc' ELSE 'lgsco' END AS from_org,
            CASE WHEN (i / 10) % 2 = 0 THEN 'lgsco' ELSE 'cqc' END AS to_org
@@ -102,23 +107,14 @@ GROUP BY from_org, to_org, this_month
 """
 
 
-def span() -> tuple[datetime, float]:
-    """The first moment of the seeded period and its length in seconds."""
-    start = datetime(*FIRST_MONTH, 1, tzinfo=UTC)
-    end_year = FIRST_MONTH[0] + (FIRST_MONTH[1] - 1 + MONTHS) // 12
-    end = datetime(end_year, (FIRST_MONTH[1] - 1 + MONTHS) % 12 + 1, 1, tzinfo=UTC)
-    return start, (end - start).total_seconds()
-
-
 async def seed(db_url: str, have: int, want: int, key_id: object) -> float:
     """Add events number have+1 .. want; returns the seconds it took (VACUUM ANALYZE included)."""
     started = time.perf_counter()
-    start, seconds = span()
     connection = await asyncpg.connect(asyncpg_dsn(db_url))
     try:
         async with connection.transaction():
             for statement in (SEED_TRANSFERS, SEED_CALLBACKS, SEED_SIGNPOSTS):
-                await connection.execute(statement, have, want, start, seconds, key_id)
+                await connection.execute(statement, have, want, END, SPACING_SECONDS, key_id)
         # Fresh statistics and visibility map, as autovacuum would leave them in production.
         await connection.execute("VACUUM ANALYZE transfers, signposts, callback_requests")
     finally:
