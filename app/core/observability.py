@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from fastapi import FastAPI
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import metrics
@@ -152,6 +153,25 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else metrics.UNMATCHED_ROUTE
 
 
+# Each (method, route, status)'s two metric series, looked up once rather than on every request
+# (`labels()` validates and locks each time). Bounded, as a client chooses the method.
+_SERIES_MAX = 1_000
+_series_cache: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def _series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    key = (method, route, status)
+    found = _series_cache.get(key)
+    if found is None:
+        if len(_series_cache) >= _SERIES_MAX:
+            _series_cache.clear()
+        found = _series_cache[key] = (
+            metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)),
+            metrics.HTTP_REQUEST_DURATION.labels(method=method, route=route),
+        )
+    return found
+
+
 class RequestContextMiddleware:
     """Gives each HTTP request an id (echoed as X-Request-ID), then counts and logs it."""
 
@@ -183,8 +203,9 @@ class RequestContextMiddleware:
             duration = time.perf_counter() - started
             method = scope["method"]
             route = _route_template(scope)
-            metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-            metrics.HTTP_REQUEST_DURATION.labels(method=method, route=route).observe(duration)
+            counter, histogram = _series(method, route, status)
+            counter.inc()
+            histogram.observe(duration)
             access_logger.info(
                 "request",
                 extra={

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -50,19 +50,28 @@ def _note_commit(_session: Session) -> None:
         claim.committed = True
 
 
-async def _idempotency_key_header(
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias=service.HEADER,
-            pattern=service.KEY_PATTERN,
-            description="Optional. Send the same key when retrying: the first answer comes "
-            "back and nothing is created twice. 1-255 printable ASCII characters; kept "
-            "at least 24 hours for the calling API key.",
-        ),
-    ] = None,
-) -> None:
-    """Declares the header in the OpenAPI document; IdempotentRoute reads it first."""
+_HEADER_DESCRIPTION = (
+    "Optional. Send the same key when retrying: the first answer comes back and nothing is "
+    "created twice. 1-255 printable ASCII characters; kept at least 24 hours for the calling "
+    "API key."
+)
+
+
+def _header_parameter() -> dict[str, Any]:
+    """The header as the OpenAPI document declares it (what FastAPI would write for an
+    optional `Header(pattern=...)`). Declared there only: IdempotentRoute reads the header
+    itself, so a dependency would be solved on every POST for nothing."""
+    return {
+        "name": service.HEADER,
+        "in": "header",
+        "required": False,
+        "description": _HEADER_DESCRIPTION,
+        "schema": {
+            "anyOf": [{"type": "string", "pattern": service.KEY_PATTERN}, {"type": "null"}],
+            "description": _HEADER_DESCRIPTION,
+            "title": service.HEADER,
+        },
+    }
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -71,10 +80,9 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 class IdempotentRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if "POST" in (kwargs.get("methods") or ()):
-            kwargs["dependencies"] = [
-                *(kwargs.get("dependencies") or ()),
-                Depends(_idempotency_key_header),
-            ]
+            extra = dict(kwargs.get("openapi_extra") or {})
+            extra["parameters"] = [*extra.get("parameters", ()), _header_parameter()]
+            kwargs["openapi_extra"] = extra
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Handler:
@@ -84,9 +92,11 @@ class IdempotentRoute(APIRoute):
 
         async def idempotent_handler(request: Request) -> Response:
             raw_key = request.headers.get(service.HEADER)
+            if raw_key is None:
+                return await handler(request)  # no key: nothing else to do here
             secret = bearer_secret(request)
-            if raw_key is None or secret is None:
-                return await handler(request)  # no key; or no API key: a 401 from auth
+            if secret is None:
+                return await handler(request)  # no API key: a 401 from auth
             return await _run_once(request, handler, service.check_key(raw_key), secret)
 
         return idempotent_handler

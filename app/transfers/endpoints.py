@@ -2,10 +2,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 
 from app.core.auth import AnyKey
-from app.core.deps import ClockDep, Routes, Session, SettingsDep
+from app.core.deps import ClockDep, Routes, Session
 from app.core.settings import message_id_domain
 from app.idempotency.routes import IdempotentRoute
 from app.protocol.routes import RouteTable
@@ -66,9 +66,15 @@ def transfer_read(
     )
 
 
-def _context(routes: Routes, clock: ClockDep, settings: SettingsDep) -> service.TransferContext:
+async def _context(request: Request) -> service.TransferContext:
+    # async and reading app.state itself (what ClockDep, Routes and SettingsDep give), so that
+    # FastAPI neither hops to its thread pool nor solves three more dependencies per request.
+    state = request.app.state
     return service.TransferContext(
-        routes, clock.now(), settings.clock_skew_seconds, message_id_domain(settings)
+        state.routes,
+        state.clock.now(),
+        state.settings.clock_skew_seconds,
+        message_id_domain(state.settings),
     )
 
 

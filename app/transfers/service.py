@@ -275,6 +275,12 @@ def _one_statement_insert() -> TextClause:
 
 _INSERT_NEW_RECORDS = _one_statement_insert()
 _INSERTS_ONE_BY_ONE = tuple(table.insert() for table in _NEW_RECORD_TABLES)
+# Per table, each column's attribute and its bind name in the one statement: worked out once,
+# not on every request.
+_COLUMN_KEYS: tuple[tuple[tuple[str, str], ...], ...] = tuple(
+    tuple((column.key, f"r{n}_{column.name}") for column in table.columns)
+    for n, table in enumerate(_NEW_RECORD_TABLES)
+)
 
 
 async def insert_new_records(session: AsyncSession, *records: Base) -> None:
@@ -283,18 +289,15 @@ async def insert_new_records(session: AsyncSession, *records: Base) -> None:
     On PostgreSQL one statement; elsewhere (SQLite) one INSERT per table. The objects stay
     outside the session: they are the values written, returned to the caller as they are.
     """
-    rows = [
-        {column.key: getattr(record, column.key) for column in table.columns}
-        for table, record in zip(_NEW_RECORD_TABLES, records, strict=True)
-    ]
     # The session's connection and transaction, without the ORM's execution layer on top.
     connection = await session.connection()
+    columns = zip(_COLUMN_KEYS, records, strict=True)
     if connection.dialect.name == "postgresql":
-        params = {f"r{n}_{key}": value for n, row in enumerate(rows) for key, value in row.items()}
+        params = {bind: getattr(record, key) for keys, record in columns for key, bind in keys}
         await connection.execute(_INSERT_NEW_RECORDS, params)
         return
-    for insert, row in zip(_INSERTS_ONE_BY_ONE, rows, strict=True):
-        await connection.execute(insert, row)
+    for insert, (keys, record) in zip(_INSERTS_ONE_BY_ONE, columns, strict=True):
+        await connection.execute(insert, {key: getattr(record, key) for key, _ in keys})
 
 
 async def get_transfer(
