@@ -5,8 +5,11 @@ text part. Headers carry no caller data: the subject is fixed wording plus refer
 were validated to a safe alphabet, and the addresses come from the route table and settings.
 """
 
+import functools
 import re
 from datetime import datetime
+from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -29,6 +32,36 @@ class CannotRender(Exception):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code = code
+
+
+class _Headers(HeaderRegistry):
+    """The standard header registry, without its repeated work (the email package's own
+    registry builds a new class for every header it makes, and parses every value again).
+
+    The class for each header name is made once, and a header is made once per value and
+    reused: header objects are immutable strings, and most of ours repeat from message to
+    message (addresses, content types, the Date within one second). Values still reach the
+    registry only through `policy.header_store_parse`, which refuses line breaks first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+        self._made = functools.lru_cache(maxsize=256)(super().__call__)
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        if key not in self._classes:
+            self._classes[key] = super().__getitem__(name)
+        return self._classes[key]
+
+    def __call__(self, name: str, value: object) -> BaseHeader:
+        if isinstance(value, str):
+            return self._made(name, value)  # type: ignore[no-any-return]
+        return super().__call__(name, value)
+
+
+# The default policy (what `EmailMessage()` uses), with the registry above.
+POLICY = policy.default.clone(header_factory=_Headers())
 
 
 def greeting(now: datetime) -> str:
@@ -96,7 +129,7 @@ class Renderer:
         now: datetime,
     ) -> EmailMessage:
         context = {**context, "subject": subject, "greeting": greeting(now)}
-        message = EmailMessage()
+        message = EmailMessage(policy=POLICY)
         message["From"] = self.email_from
         message["To"] = to_address
         # Replies reach the team that would have sent this by hand.
