@@ -1,15 +1,14 @@
 import uuid
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, status
 
 from app.core.auth import AnyKey
 from app.core.deps import ClockDep, Routes, Session
-from app.core.settings import message_id_domain
 from app.idempotency.routes import IdempotentRoute
 from app.protocol.routes import RouteTable
 from app.transfers import service
+from app.transfers.dependencies import Context
 from app.transfers.models import Transfer
 from app.transfers.schemas import (
     Dial,
@@ -64,21 +63,6 @@ def transfer_read(
         callback_request_id=callback_id,
         created_at=transfer.created_at,
     )
-
-
-async def _context(request: Request) -> service.TransferContext:
-    # async and reading app.state itself (what ClockDep, Routes and SettingsDep give), so that
-    # FastAPI neither hops to its thread pool nor solves three more dependencies per request.
-    state = request.app.state
-    return service.TransferContext(
-        state.routes,
-        state.clock.now(),
-        state.settings.clock_skew_seconds,
-        message_id_domain(state.settings),
-    )
-
-
-Context = Annotated[service.TransferContext, Depends(_context)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="start_transfer")

@@ -25,7 +25,7 @@ from app.protocol.routes import Route, RouteTable
 from app.signposts import service as signposts
 from app.signposts.schemas import SignpostCreate
 from app.transfers import service as transfers
-from app.transfers.endpoints import Context
+from app.transfers.dependencies import Context
 from app.transfers.models import Transfer
 from app.transfers.schemas import FailureReason, TransferConnect, TransferCreate, TransferFail
 from app.web.auth import AdviserPage, WebUser
