@@ -122,6 +122,7 @@ class HandoffHttpProtocol(HttpToolsProtocol):
                     self._refuse_malformed(exc)
                 return
             except httptools.HttpParserUpgrade:
+                self._cancel_read_timer()  # the connection is no longer HTTP/1.1's to time
                 if self._should_upgrade():
                     self.handle_websocket_upgrade()
                 else:
