@@ -1,4 +1,5 @@
-"""The ASGI entry point for uvicorn: `uvicorn app.asgi:app` (what `handoff serve` runs).
+"""The ASGI entry point for uvicorn: `uvicorn app.asgi:app` (what `handoff serve` runs, with
+the HTTP protocol of app/core/http_protocol.py that bounds request heads and read times).
 
 Each worker process imports this module, so logging is configured here, per process.
 """

@@ -84,6 +84,8 @@ def serve(
             port=port,
             workers=workers,
             proxy_headers=True,
+            # Bounds the request head and times out silent clients (uvicorn does neither).
+            http="app.core.http_protocol:HandoffHttpProtocol",
             access_log=False,  # the app writes its own, without query strings
             log_config=None,  # the app configures logging (HANDOFF_LOG_FORMAT, _LOG_LEVEL)
         )

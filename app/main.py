@@ -13,6 +13,7 @@ from app.core.body_limit import BodySizeLimitMiddleware
 from app.core.clock import Clock
 from app.core.database import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.media_type import JsonBodyMiddleware
 from app.core.observability import install_request_context
 from app.core.openapi import install_openapi
 from app.core.ratelimit import RateLimiter
@@ -92,6 +93,7 @@ def create_app(
         app.include_router(router)
     install_web(app, settings)
     install_openapi(app)
+    app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     # Operations: request id, access log and metrics around everything, error pages included.

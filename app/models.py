@@ -10,6 +10,7 @@ from app.outbox.models import OutboxMessage
 from app.reports.models import ReportPublication
 from app.signposts.models import Signpost
 from app.transfers.models import Transfer
+from app.web.models import WebSessionRecord
 
 __all__ = [
     "ApiKey",
@@ -23,4 +24,5 @@ __all__ = [
     "ReportPublication",
     "Signpost",
     "Transfer",
+    "WebSessionRecord",
 ]

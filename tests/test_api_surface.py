@@ -55,7 +55,7 @@ async def test_readiness_fails_when_migrations_are_behind(app, client) -> None:
 @pytest.mark.parametrize(
     ("method", "url", "content", "status", "code"),
     [
-        ("POST", "/v1/transfers", b"{not json", 422, "validation_error"),
+        ("POST", "/v1/transfers", b"{not json", 400, "invalid_json"),
         ("POST", "/v1/transfers", b"[]", 422, "validation_error"),
         ("POST", "/v1/transfers", b"", 422, "validation_error"),
         ("POST", "/v1/transfers", b'{"to_org": 5}', 422, "validation_error"),
@@ -91,3 +91,59 @@ def test_operation_ids_are_readable() -> None:
     ids = [op["operationId"] for path in document["paths"].values() for op in path.values()]
     assert len(ids) == len(set(ids))
     assert all(i.replace("_", "").isalpha() and i.islower() for i in ids), ids
+
+
+@pytest.mark.parametrize("path", ["/v1/feedback", "/v1/keys"])
+async def test_a_405_lists_every_method_the_path_allows(client, cqc_agent: Key, path: str) -> None:
+    response = await client.delete(path, headers=cqc_agent.headers)
+    body = assert_problem(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == "GET, POST"
+    assert "GET, POST" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+async def test_a_post_whose_body_is_not_json_is_415(
+    client, cqc_agent: Key, content_type: str | None
+) -> None:
+    headers = dict(cqc_agent.headers)
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = await client.post("/v1/signposts", content=b'{"to_org": "lgsco"}', headers=headers)
+    body = assert_problem(response, 415, "unsupported_media_type")
+    assert "Content-Type: application/json" in body["detail"]
+
+
+async def test_json_media_types_and_bodiless_posts_are_accepted(client, cqc_agent: Key) -> None:
+    for content_type in ("application/json", "application/json; charset=utf-8"):
+        response = await client.post(
+            "/v1/signposts",
+            content=b'{"to_org": "lgsco"}',
+            headers={**cqc_agent.headers, "Content-Type": content_type},
+        )
+        assert response.status_code == 201, response.text
+    # No body, no Content-Type: not a media type problem (here the body is simply missing).
+    assert_problem(
+        await client.post("/v1/signposts", headers=cqc_agent.headers), 422, "validation_error"
+    )
+
+
+async def test_malformed_json_is_invalid_json_naming_where(client, cqc_agent: Key) -> None:
+    response = await client.post(
+        "/v1/signposts",
+        content=b'{\n  "to_org": "lgsco",\n  "note" 5\n}',
+        headers={**cqc_agent.headers, "Content-Type": "application/json"},
+    )
+    body = assert_problem(response, 400, "invalid_json")
+    assert (body["line"], body["column"], body["position"]) == (3, 10, 32)
+    assert "line 3, column 10" in body["detail"]
+    assert body["errors"] == [{"field": "body", "code": "invalid_json", "message": body["detail"]}]
+
+    not_text = await client.post(
+        "/v1/signposts",
+        content=b'{"to_org": "\xff"}',
+        headers={**cqc_agent.headers, "Content-Type": "application/json"},
+    )
+    assert_problem(not_text, 400, "invalid_json")

@@ -125,6 +125,32 @@ async def test_sign_out_ends_the_session(client, cqc_leader: Key) -> None:
     assert (await client.get("/reports")).status_code == 303
 
 
+async def test_a_cookie_saved_before_sign_out_no_longer_works(app, cqc_leader: Key) -> None:
+    """Someone copies the signed-in cookie (a shared PC, a stolen backup); the team leader
+    signs out; the copy no longer signs anyone in. Another browser of the same key, signed in
+    separately, stays signed in."""
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://handoff.test") as browser,
+        httpx.AsyncClient(transport=transport, base_url="http://handoff.test") as other,
+        httpx.AsyncClient(transport=transport, base_url="http://handoff.test") as thief,
+    ):
+        await sign_in(browser, cqc_leader)
+        await sign_in(other, cqc_leader)
+        saved = browser.cookies[COOKIE]
+        thief.cookies.set(COOKIE, saved)
+        assert (await thief.get("/reports")).status_code == 200
+
+        page = await browser.get("/reports")
+        signed_out = await browser.post("/sign-out", data={"csrf_token": csrf(page)})
+        assert signed_out.status_code == 303
+
+        replayed = await thief.get("/reports")
+        assert replayed.status_code == 303
+        assert replayed.headers["location"] == "/sign-in?next=%2Freports"
+        assert (await other.get("/reports")).status_code == 200
+
+
 async def test_a_tampered_cookie_is_ignored(client, cqc_leader: Key) -> None:
     await sign_in(client, cqc_leader)
     value = client.cookies[COOKIE]

@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -104,6 +105,45 @@ def validation_errors(exc: RequestValidationError | ValidationError) -> list[dic
     return errors
 
 
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
+
+def invalid_json(document: Any, error: dict[str, Any] | None) -> JSONResponse:
+    """400 `invalid_json`, saying where the body stops being JSON (line, column, character)."""
+    detail = "The body is not valid JSON (UTF-8 text)."
+    extra: dict[str, Any] = {}
+    if error is not None:
+        loc = tuple(error.get("loc", ()))
+        position = loc[-1] if loc and isinstance(loc[-1], int) else None
+        reason = str((error.get("ctx") or {}).get("error", "JSON decode error"))
+        if position is not None and isinstance(document, str):
+            line = document.count("\n", 0, position) + 1
+            column = position - document.rfind("\n", 0, position)
+            detail = (
+                f"The body is not valid JSON: {reason[:1].lower()}{reason[1:]} at line {line}, "
+                f"column {column} (character {position})."
+            )
+            extra = {"line": line, "column": column, "position": position}
+    return problem(
+        400,
+        "invalid_json",
+        "Invalid JSON",
+        detail,
+        errors=[{"field": "body", "code": "invalid_json", "message": detail}],
+        **extra,
+    )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    path = request.scope["path"]
+    for route in iter_route_contexts(request.app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
@@ -113,6 +153,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        malformed = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if malformed is not None:
+            return invalid_json(exc.body, malformed)
         errors = validation_errors(exc)
         # A single field error with a domain code (e.g. invalid_characters) is lifted to the top.
         codes = {e["code"] for e in errors}
@@ -130,16 +173,25 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == FASTAPI_BODY_ERROR:
+            # FastAPI's answer to a body that is not text at all (e.g. not UTF-8).
+            return invalid_json(None, None)
+        codes = {
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+            415: "unsupported_media_type",
+        }
         code = codes.get(exc.status_code, "http_error")
-        return problem(
-            exc.status_code,
-            code,
-            str(exc.detail),
-            str(exc.detail),
-            headers=getattr(exc, "headers", None),
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        detail = str(exc.detail)
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path; a path served by
+            # several routes (GET and POST) allows them all.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+            detail = f"This address answers {headers['Allow']}, not {request.method}."
+        return problem(exc.status_code, code, str(exc.detail), detail, headers=headers or None)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:

@@ -26,6 +26,12 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "code": {"type": "string", "examples": ["validation_error"]},
+        "line": {"type": "integer", "description": "For `invalid_json`: the line (from 1)."},
+        "column": {"type": "integer", "description": "For `invalid_json`: the column (from 1)."},
+        "position": {
+            "type": "integer",
+            "description": "For `invalid_json`: the character offset (from 0).",
+        },
         "errors": {
             "type": "array",
             "description": "For invalid fields: one entry each.",
@@ -44,7 +50,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 # What each status means in this API; an operation lists the ones it can answer.
 DESCRIPTIONS = {
-    400: "`invalid_idempotency_key`: the Idempotency-Key is not 1-255 printable ASCII.",
+    400: "`invalid_json`: the body is not JSON (`detail`, `line`, `column` and `position` "
+    "say where it stops being JSON), or `invalid_idempotency_key`: the Idempotency-Key is "
+    "not 1-255 printable ASCII.",
     401: "`unauthenticated` (no API key) or `invalid_api_key` (unknown or revoked).",
     403: "`insufficient_role`: the key's role is too low for this.",
     404: "`not_found`: no such record for the calling body (another body's records are "
@@ -53,6 +61,7 @@ DESCRIPTIONS = {
     "the same moment (`concurrent_change`), or a request with this Idempotency-Key is "
     "still running (`idempotency_request_in_progress`).",
     413: "`payload_too_large`: the body is over the size limit.",
+    415: "`unsupported_media_type`: a body was sent without `Content-Type: application/json`.",
     422: "Invalid input: `validation_error` with `errors`, a field code such as "
     "`invalid_phone_number`, a rule such as `no_route`, or `idempotency_key_reused`.",
     429: "`rate_limited`: too many requests for this API key; see `Retry-After`.",
@@ -80,10 +89,11 @@ def error_statuses(route: Any) -> set[int]:
     if dependant.path_params or dependant.query_params or dependant.header_params:
         statuses.add(422)
     if dependant.body_params:
-        statuses |= {413, 422}
+        statuses |= {400, 413, 415, 422}
     if "POST" in (route.methods or ()):
-        # Writes can meet a concurrent change; every API POST takes an Idempotency-Key.
-        statuses |= {400, 409, 422}
+        # Writes can meet a concurrent change; every API POST takes an Idempotency-Key, and
+        # a body that is not JSON is refused (app/core/media_type.py).
+        statuses |= {400, 409, 415, 422}
     statuses |= {int(code) for code in route.responses if 400 <= int(code) < 600}
     return statuses
 

@@ -89,6 +89,19 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body accepted; larger ones get 413 before they are read.",
     )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest request line plus headers accepted; larger ones get 431 and "
+        "the connection is closed, having read no more than this.",
+    )
+    read_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection must send a request's line and headers within this many "
+        "seconds of opening (or of its previous answer), and a body may pause no longer; "
+        "otherwise it is closed (with 408 if a request had begun).",
+    )
     rate_limit: str = Field(
         default="600/minute",
         description="Requests allowed per API key, in the `limits` notation "

@@ -10,6 +10,7 @@ from app.core.auth import Principal, Role, principal_for_secret
 from app.core.deps import Session
 from app.keys.models import ApiKey
 from app.web import sessions
+from app.web.models import WebSessionRecord
 from app.web.pages import PageError, PageRoute, SignInRequired, redirect, render
 from app.web.sections import Section, visible_to
 
@@ -24,17 +25,21 @@ class WebUser:
 async def _signed_in(request: Request, session: Session) -> WebUser | None:
     """The user of the session cookie, if its key still exists and is not revoked."""
     web_session = sessions.current(request)
-    if web_session.key_id is None:
+    if web_session.key_id is None or web_session.session_id is None:
         return None
     row = (
         await session.execute(
-            select(ApiKey.id, ApiKey.org, ApiKey.role, ApiKey.name).where(
-                ApiKey.id == web_session.key_id, ApiKey.revoked_at.is_(None)
+            select(ApiKey.id, ApiKey.org, ApiKey.role, ApiKey.name)
+            .join(WebSessionRecord, WebSessionRecord.key_id == ApiKey.id)
+            .where(
+                WebSessionRecord.id == web_session.session_id,
+                ApiKey.id == web_session.key_id,
+                ApiKey.revoked_at.is_(None),
             )
         )
     ).first()
     if row is None:
-        sessions.renew(request, None)  # a revoked key's session ends here
+        sessions.renew(request, None)  # a signed-out session or a revoked key's ends here
         return None
     principal = Principal(row.id, row.org, Role(row.role))
     user = WebUser(principal, row.name, visible_to(principal))
@@ -123,14 +128,16 @@ async def sign_in(
         return render(
             request, "sign_in.html", {"next": target or "", "error": error}, status=status
         )
-    sessions.renew(request, principal.key_id)
+    await sessions.sign_in(request, session, principal.key_id)
+    await session.commit()
     return redirect(request, target or visible_to(principal)[0].path)
 
 
 @router.post("/sign-out")
 async def sign_out(
-    request: Request, csrf_token: Annotated[str, Form(max_length=200)] = ""
+    request: Request, session: Session, csrf_token: Annotated[str, Form(max_length=200)] = ""
 ) -> Response:
     check_csrf(request, csrf_token)
-    sessions.renew(request, None)
+    await sessions.sign_out(request, session)
+    await session.commit()
     return redirect(request, "/sign-in")

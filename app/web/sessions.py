@@ -1,18 +1,26 @@
-"""The web session: a signed cookie holding the signed-in key's id and a CSRF token.
+"""The web session: a signed cookie holding the signed-in key's id, the id of its session
+row (`web_sessions`) and a CSRF token.
 
-The cookie holds no secret and no personal data: the key's id is looked up (and its revocation
-checked) on every request. It is HttpOnly and SameSite=Strict, Secure when the settings say
-the service is behind HTTPS, and it lasts until the browser closes or MAX_AGE after sign-in.
+The cookie holds no secret and no personal data: the key and the session row are looked up
+(and the key's revocation checked) on every request, so signing out, which deletes the row,
+ends the session on the server too: a copy of the cookie saved before no longer works. It is
+HttpOnly and SameSite=Strict, Secure when the settings say the service is behind HTTPS, and it
+lasts until the browser closes or MAX_AGE after sign-in; rows older than that are deleted.
 """
 
 import hmac
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.web.models import WebSessionRecord
 
 COOKIE = "handoff_session"
 MAX_AGE_SECONDS = 8 * 60 * 60  # a working day
@@ -28,9 +36,14 @@ class WebSession:
     key_id: uuid.UUID | None = None
     csrf_token: str = field(default_factory=_new_token)
     changed: bool = False
+    session_id: uuid.UUID | None = None  # the `web_sessions` row of a signed-in session
 
     def dump(self) -> dict[str, Any]:
-        return {"k": str(self.key_id) if self.key_id else None, "c": self.csrf_token}
+        return {
+            "k": str(self.key_id) if self.key_id else None,
+            "s": str(self.session_id) if self.session_id else None,
+            "c": self.csrf_token,
+        }
 
     @classmethod
     def load(cls, data: Any) -> "WebSession | None":
@@ -38,9 +51,12 @@ class WebSession:
             return None
         try:
             key_id = uuid.UUID(data["k"]) if data.get("k") else None
+            session_id = uuid.UUID(data["s"]) if data.get("s") else None
         except (ValueError, TypeError):
             return None
-        return cls(key_id=key_id, csrf_token=data["c"])
+        if key_id is not None and session_id is None:
+            key_id = None  # a cookie from before sessions were kept: signed out
+        return cls(key_id=key_id, csrf_token=data["c"], session_id=session_id)
 
     def csrf_ok(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(self.csrf_token, str(token))
@@ -74,6 +90,29 @@ def renew(request: Request, key_id: uuid.UUID | None) -> WebSession:
     session = WebSession(key_id=key_id, changed=True)
     request.state.web_session = session
     return session
+
+
+async def sign_in(request: Request, db: AsyncSession, key_id: uuid.UUID) -> WebSession:
+    """A new session for `key_id`, kept on the server; expired rows are deleted on the way.
+
+    A session's life is measured in real time, as the cookie's signed timestamp is, not by
+    the service's (injectable) clock of business time."""
+    now = datetime.now(UTC)
+    expired = now - timedelta(seconds=MAX_AGE_SECONDS)
+    await db.execute(delete(WebSessionRecord).where(WebSessionRecord.started_at < expired))
+    record = WebSessionRecord(id=uuid.uuid4(), key_id=key_id, started_at=now)
+    db.add(record)
+    session = renew(request, key_id)
+    session.session_id = record.id
+    return session
+
+
+async def sign_out(request: Request, db: AsyncSession) -> WebSession:
+    """End the request's session on the server, and give the browser an anonymous one."""
+    session_id = current(request).session_id
+    if session_id is not None:
+        await db.execute(delete(WebSessionRecord).where(WebSessionRecord.id == session_id))
+    return renew(request, None)
 
 
 def write(request: Request, response: Response) -> None:
