@@ -10,7 +10,8 @@ from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
 LONDON = ZoneInfo("Europe/London")
-_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+MONTH_PATTERN = r"^([0-9]{4})-(0[1-9]|1[0-2])$"
+_MONTH = re.compile(MONTH_PATTERN)
 
 
 @dataclass(frozen=True, order=True)
@@ -56,4 +57,12 @@ def _month(value: str) -> str:
     return value
 
 
-MonthText = Annotated[str, Field(examples=["2026-11"]), AfterValidator(_month)]
+MonthText = Annotated[
+    str,
+    # The document states the rule; `_month` enforces it with its own code.
+    Field(
+        examples=["2026-11"],
+        json_schema_extra={"minLength": 7, "maxLength": 7, "pattern": MONTH_PATTERN},
+    ),
+    AfterValidator(_month),
+]
