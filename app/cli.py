@@ -25,8 +25,8 @@ from app.outbox.cli import outbox_cli
 cli = typer.Typer(
     help="handoff: warm transfers and call backs between two public bodies.",
     no_args_is_help=True,
-    # A failure prints a plain traceback and exits 1; local variables (which can hold
-    # secrets or a caller's details) are never printed.
+    # An unexpected failure reaches main(), which prints one line (never a traceback, whose
+    # frames and database errors can hold SQL parameters, secrets or a caller's details).
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
 )
@@ -136,11 +136,28 @@ async def _create_key(org: str, role: Role, name: str) -> tuple[str, str]:
         await engine.dispose()
 
 
+def _key_name(value: str) -> str:
+    """--name under the API's rule for key names (KeyName), as a usage error (exit 2)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from app.core.validation import KeyName
+
+    try:
+        return str(TypeAdapter(KeyName).validate_python(value))
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"]) from None
+
+
 @keys_cli.command("create")
 def keys_create(
     org: Annotated[str, typer.Option(help="Body the key belongs to, e.g. cqc or lgsco.")],
     role: Annotated[Role, typer.Option(help="agent, team_leader or admin.")],
-    name: Annotated[str, typer.Option(help="Who or what holds it, e.g. 'desk 12'.")],
+    name: Annotated[
+        str,
+        typer.Option(
+            help="Who or what holds it, e.g. 'desk 12' (1-100 characters).", callback=_key_name
+        ),
+    ],
 ) -> None:
     """Create a key. The secret is printed once and never stored."""
     from app.core.errors import DomainError
@@ -274,5 +291,33 @@ def quickstart(host: str = "127.0.0.1", port: int = 8000) -> None:
     serve(host=host, port=port, workers=1)
 
 
+def describe_failure(exc: BaseException) -> str:
+    """One line for an operator about a failure no command handled: what kind of failure it
+    was, never its message when that can echo data (a database error carries the statement
+    and its parameters)."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from app.core.errors import DomainError
+
+    if isinstance(exc, DomainError):
+        return exc.detail
+    if isinstance(exc, DBAPIError):
+        cause: BaseException = exc
+        while cause.__cause__ is not None:  # the driver's own error, e.g. InvalidPasswordError
+            cause = cause.__cause__
+        return f"the database refused the request or could not be reached ({type(cause).__name__})"
+    if isinstance(exc, SQLAlchemyError):
+        return f"the database layer failed ({type(exc).__name__})"
+    if isinstance(exc, OSError):
+        # Connecting failed (refused, unknown host, timeout): the OS's words name the address.
+        return f"could not connect ({type(exc).__name__}: {exc.strerror or 'no detail'})"
+    return f"unexpected failure ({type(exc).__name__})"
+
+
 def main() -> None:
-    cli()
+    """The console script: exit 0 ok, 1 failed (one line on stderr), 2 bad usage."""
+    try:
+        cli()
+    except Exception as exc:  # noqa: BLE001 - the one place every failure ends up
+        typer.echo(f"error: {describe_failure(exc)}", err=True)
+        raise SystemExit(1) from None

@@ -144,4 +144,51 @@ def test_the_console_script_exit_codes_hold_in_a_real_process(tmp_path: Path) ->
     unreachable = {"HANDOFF_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:9/none"}
     failed = handoff("keys", "list", env=unreachable)
     assert failed.returncode == 1
-    assert "Traceback" in failed.stderr and "locals" not in failed.stderr.lower()
+    assert failed.stderr.splitlines() == [
+        "error: could not connect (ConnectionRefusedError: Connect call failed ('127.0.0.1', 9))"
+    ]
+
+
+@pytest.mark.database_independent
+def test_a_database_failure_prints_one_line_without_the_statement_or_its_values(
+    tmp_path: Path,
+) -> None:
+    """A real fault: the schema is missing, so the INSERT fails with the statement and its
+    parameters in the database error's message; the operator sees one line, none of that."""
+    env = {"HANDOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/never-migrated.db"}
+    failed = handoff(
+        "keys", "create", "--org", "cqc", "--role", "agent", "--name", "Ada at desk 12", env=env
+    )
+
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines() == [
+        "error: the database refused the request or could not be reached (OperationalError)"
+    ]
+    assert failed.stdout == ""
+    for leak in ("Traceback", "INSERT", "Ada at desk 12", "parameters", "hk_"):
+        assert leak not in failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("k" * 101, "at most 100 characters"),
+        ("desk\ufffe", "Unicode noncharacters"),
+        ("desk\u202e21", "direction controls"),
+        ("\u200b\u200b", "blank"),
+    ],
+    ids=["101 characters", "noncharacter", "bidi override", "invisible"],
+)
+def test_a_key_name_the_api_would_refuse_is_a_usage_error(env: dict, name: str, says: str) -> None:
+    """The CLI keeps the API's rule for key names (100 characters, the column's length: on
+    PostgreSQL a longer one used to fail inside the INSERT, printing its parameters)."""
+    result = runner.invoke(
+        cli, ["keys", "create", "--org", "cqc", "--role", "agent", f"--name={name}"]
+    )
+
+    assert result.exit_code == 2
+    assert says in " ".join(result.output.replace("│", " ").split())
+    assert "Traceback" not in result.output and "INSERT" not in result.output
+    assert "active" not in run("keys", "list").output  # nothing was made
+    longest = run("keys", "create", "--org", "cqc", "--role", "agent", "--name", "k" * 100)
+    assert longest.exit_code == 0, longest.output

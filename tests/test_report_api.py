@@ -349,7 +349,9 @@ async def test_only_team_leaders_read_or_publish(
     )
 
 
-@pytest.mark.parametrize("month", ["2026-13", "2026-1", "october", "2026-10-01"])
+@pytest.mark.parametrize(
+    "month", ["2026-13", "2026-1", "october", "2026-10-01", "0000-01", "9999-12", "\u0662026-10"]
+)
 async def test_a_month_must_be_written_yyyy_mm(client, cqc_leader: Key, month: str) -> None:
     response = await client.get(f"/v1/reports/contact-volumes/{month}", headers=cqc_leader.headers)
     assert_problem(response, 422, "invalid_month")

@@ -70,7 +70,7 @@ async def test_feedback_is_addressed_to_the_other_bodys_managers(
     [
         ({"about_org": "cqc"}, "no_route"),
         ({"case_references": []}, "validation_error"),
-        ({"case_references": ["bad ref"]}, "invalid_reference"),
+        ({"case_references": ["bad  ref"]}, "invalid_reference"),
         ({"reason_for_contact": "line\rbreak"}, "invalid_characters"),
         ({"correct_advice": "   "}, "blank"),
         ({"occurred_at": "2026-11-10T09:00:00"}, "naive_datetime"),

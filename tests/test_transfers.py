@@ -246,7 +246,10 @@ class TestRouteRules:
         response = await client.post("/v1/transfers", json=body, headers=cqc_agent.headers)
         assert_problem(response, 422, "sender_reference_required")
 
-    @pytest.mark.parametrize("reference", ["", "x" * 33, "CQC 1", "CQC_1", "ref;drop"])
+    @pytest.mark.parametrize(
+        "reference",
+        ["", " ", "x" * 33, "22  001 234", "22\u00a0001", "CQC_1", "ref;drop"],
+    )
     async def test_a_case_reference_uses_a_safe_alphabet(
         self, client, clock: FixedClock, cqc_agent: Key, reference: str
     ) -> None:
@@ -257,6 +260,29 @@ class TestRouteRules:
         )
         body = assert_problem(response, 422, "invalid_reference")
         assert body["errors"][0]["field"] == "sender_reference"
+
+    @pytest.mark.parametrize(
+        ("typed", "stored"),
+        [
+            ("22 001 234", "22 001 234"),  # an LGSCO case reference as it is written
+            ("  22 001 234 ", "22 001 234"),
+            ("CAS-1 / 2", "CAS-1 / 2"),
+            ("x" * 32, "x" * 32),
+            ("a b c d e f g h i j k l m n o p", "a b c d e f g h i j k l m n o p"),
+        ],
+    )
+    async def test_a_case_reference_may_have_single_spaces_inside(
+        self, client, clock: FixedClock, cqc_agent: Key, typed: str, stored: str
+    ) -> None:
+        response = await client.post(
+            "/v1/transfers",
+            json=to_lgsco(clock.now(), sender_reference=typed),
+            headers=cqc_agent.headers,
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["sender_reference"] == stored
+        got = await client.get(f"/v1/transfers/{response.json()['id']}", headers=cqc_agent.headers)
+        assert got.json()["sender_reference"] == stored
 
     async def test_towards_cqc_the_reference_may_wait_until_the_call_back(
         self, client, clock: FixedClock, lgsco_agent: Key

@@ -216,6 +216,7 @@ DOMAIN_FIELD_CODES = {
     "invalid_characters",
     "invalid_phone_number",
     "naive_datetime",
+    "invalid_datetime",
     "invalid_reference",
     "invalid_month",
     "blank",

@@ -10,7 +10,10 @@ from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
 LONDON = ZoneInfo("Europe/London")
-_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+# Years 2000-2999: every month the service can report on, and none whose neighbour month falls
+# outside what a datetime holds (0000-01, 9999-12).
+MONTH_PATTERN = r"^(2[0-9]{3})-(0[1-9]|1[0-2])$"
+_MONTH = re.compile(MONTH_PATTERN)
 
 
 @dataclass(frozen=True, order=True)
@@ -52,8 +55,18 @@ class Month:
 
 def _month(value: str) -> str:
     if not _MONTH.fullmatch(value):
-        raise PydanticCustomError("invalid_month", "must be a month written YYYY-MM")
+        raise PydanticCustomError(
+            "invalid_month", "must be a month written YYYY-MM, between 2000-01 and 2999-12"
+        )
     return value
 
 
-MonthText = Annotated[str, Field(examples=["2026-11"]), AfterValidator(_month)]
+MonthText = Annotated[
+    str,
+    # The document states the rule; `_month` enforces it with its own code.
+    Field(
+        examples=["2026-11"],
+        json_schema_extra={"minLength": 7, "maxLength": 7, "pattern": MONTH_PATTERN},
+    ),
+    AfterValidator(_month),
+]

@@ -4,12 +4,12 @@ from datetime import datetime
 from pydantic import Field
 
 from app.core.auth import Role
-from app.core.validation import RequestModel, ResponseModel, ShortText
+from app.core.validation import KeyName, RequestModel, ResponseModel
 
 
 class KeyCreate(RequestModel):
     role: Role
-    name: ShortText
+    name: KeyName
 
 
 class KeyRead(ResponseModel):

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
@@ -83,12 +84,43 @@ def filename(report: ContactVolumeReport, fmt: ReportFormat) -> str:
     return f"contact-volumes-{report.month}{version}.{fmt.value}"
 
 
+# Characters a spreadsheet cannot hold, whatever the database holds (rows written before the
+# API refused them, or by hand): outside XML 1.0's Char production (C0 controls other than tab
+# and line breaks, lone surrogates, U+FFFE/U+FFFF) and the other Unicode noncharacters. Each is
+# shown as U+FFFD, so the file always opens and the rest of the text is kept.
+_UNWRITABLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"\\U{plane:04x}fffe\\U{plane:04x}ffff" for plane in range(17))
+    + "]"
+)
+# Readers of XLSX (Excel, calamine) decode "_xHHHH_" in text as the character HHHH; a literal
+# one is written with its underscore escaped as "_x005F_" (ECMA-376 Part 1, 22.9.2.19).
+_OOXML_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
+# Text a spreadsheet program may run as a formula when it opens a CSV (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def writable_text(value: str) -> str:
+    """`value` with every character no spreadsheet can hold replaced by U+FFFD."""
+    return _UNWRITABLE.sub("\ufffd", value)
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = writable_text(value)
+        if value.startswith(_FORMULA_START):
+            return "'" + value  # shown as text, never evaluated
+    return value
+
+
 def to_csv(report: ContactVolumeReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(FIGURE_COLUMNS)
     for row in figure_rows(report):
-        writer.writerow(["" if value is None else value for value in row])
+        writer.writerow([_csv_cell(value) for value in row])
     return out.getvalue()
 
 
@@ -96,9 +128,21 @@ def _local(moment: datetime | None) -> str:
     return moment.astimezone(LONDON).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
+XLSX_CELL_MAX = 32767  # characters a cell holds (Excel's specification and limits)
+
+
+def _xlsx_text(value: Any) -> Any:
+    if isinstance(value, str):
+        value = _OOXML_ESCAPE.sub("_x005F_", writable_text(value))
+        if len(value) > XLSX_CELL_MAX:
+            value = value[: XLSX_CELL_MAX - 1] + "\u2026"
+    return value
+
+
 def _append_text(sheet: Worksheet, values: list[Any]) -> None:
-    """Append a row, keeping text that starts with '=' as text, never a formula."""
-    sheet.append(values)
+    """Append a row, keeping text that starts with '=' (or '+', '-', '@') as text, never a
+    formula, and any stored text writable (see `writable_text`)."""
+    sheet.append([_xlsx_text(value) for value in values])
     for cell in sheet[sheet.max_row]:
         if isinstance(cell.value, str):
             cell.data_type = "s"

@@ -19,6 +19,7 @@ from app.core.deps import ClockDep, Routes, Session, SettingsDep
 from app.core.errors import DomainError
 from app.core.months import Month
 from app.core.settings import message_id_domain
+from app.core.validation import split_references
 from app.feedback import service as feedback_service
 from app.feedback.schemas import FeedbackCreate
 from app.protocol.routes import Route, RouteTable
@@ -349,7 +350,7 @@ async def submit_feedback(
     settings: SettingsDep,
 ) -> Response:
     form = await submitted(request, FEEDBACK_LABELS)
-    references = form.value("case_references").replace(",", " ").split()
+    references = split_references(form.value("case_references"))
     data = {
         "about_org": form.value("about_org"),
         "case_references": references,
