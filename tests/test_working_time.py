@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from app.core.months import LONDON
 from app.core.working_time import WEEKDAYS, OpeningHours, due_at, working_seconds_between
-from app.protocol.routes import RouteTableError, load_table
+from app.protocol.routes import DEFAULT_TABLE, RouteTableError, load_table
 from tests.conftest import Key
 
 pytestmark = pytest.mark.database_independent
@@ -48,7 +48,7 @@ def test_the_bodies_published_hours_and_the_assumed_targets_are_the_defaults() -
 
 
 def test_the_file_says_its_targets_are_assumptions() -> None:
-    text = Path("app/protocol/default_routes.toml").read_text(encoding="utf-8")
+    text = DEFAULT_TABLE.read_text(encoding="utf-8")
     assert "Appendix 2 gives no figures" in text
     assert "assumptions" in text
 
