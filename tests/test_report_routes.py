@@ -28,6 +28,11 @@ callback_mailbox = "enquiries@healthwatch.example.org"
 feedback_mailbox = "managers@healthwatch.example.org"
 signature = "Healthwatch England"
 
+[bodies.hwe.opening_hours]
+days = ["monday", "tuesday", "wednesday", "thursday", "friday"]
+opens = "09:00"
+closes = "17:00"
+
 [[routes]]
 from = "hwe"
 to = "cqc"

@@ -24,6 +24,11 @@ callback_mailbox = "callbacks@phso.example"
 feedback_mailbox = "feedback@phso.example"
 signature = "Kind regards\\n\\nCustomer Help Team"
 
+[bodies.phso.opening_hours]
+days = ["monday", "tuesday", "wednesday", "thursday", "friday"]
+opens = "09:00"
+closes = "17:00"
+
 [[routes]]
 from = "cqc"
 to = "phso"

@@ -10,5 +10,6 @@ router = APIRouter(prefix="/v1/routes", tags=["protocol"], route_class=Idempoten
 
 @router.get("", operation_id="list_routes")
 async def list_routes(_: AnyKey, routes: Routes) -> RouteTableRead:
-    """The protocol's table: bodies, numbers to dial, IVR options, thresholds and mailboxes."""
+    """The protocol's table: bodies (with opening hours), numbers to dial, IVR options,
+    thresholds, mailboxes and call back targets."""
     return RouteTableRead.from_table(routes)

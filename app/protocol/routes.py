@@ -5,12 +5,15 @@ Nothing else in the code base hard-codes these values: it asks the table.
 
 import tomllib
 from collections.abc import Iterator
+from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, model_validator
+
+from app.core.working_time import OpeningHours, due_at
 
 DEFAULT_TABLE = Path(__file__).with_name("default_routes.toml")
 
@@ -43,6 +46,8 @@ class Body(_Frozen):
     feedback_mailbox: EmailStr
     provider_label: str = "Service provider"
     signature: str
+    # When the body's team answers: the working time in which call backs to it are measured.
+    opening_hours: OpeningHours
 
 
 class IvrOption(_Frozen):
@@ -59,11 +64,22 @@ class Route(_Frozen):
     sender_reference: ReferenceRule
     permission_to_share: PermissionRule
     ivr_options: dict[str, IvrOption] = Field(default_factory=dict)
+    # Call back targets, in working hours of the receiving body (`to_org`).
+    callback_first_attempt_within: float = Field(default=4, gt=0)
+    callback_close_within: float = Field(default=16, gt=0)
+    # Unsuccessful attempts to reach the caller before the request closes as unreachable.
+    callback_max_attempts: int = Field(default=3, ge=1)
     # Filled from the bodies when the table is built.
     dial_number: str = ""
     callback_mailbox: str = ""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _close_not_before_first_attempt(self) -> "Route":
+        if self.callback_close_within < self.callback_first_attempt_within:
+            raise ValueError("callback_close_within is shorter than callback_first_attempt_within")
+        return self
 
     def permission_required(self, sender_reference: str | None) -> bool:
         if self.permission_to_share is PermissionRule.always:
@@ -76,6 +92,11 @@ class Route(_Frozen):
 
 class RouteTableError(ValueError):
     pass
+
+
+class CallbackDue(NamedTuple):
+    first_attempt_due_at: datetime
+    close_due_at: datetime
 
 
 class RouteTable:
@@ -91,6 +112,15 @@ class RouteTable:
 
     def __iter__(self) -> Iterator[Route]:
         return iter(self.routes.values())
+
+    def callback_due(self, route: Route, requested_at: datetime) -> CallbackDue:
+        """When a call back request made at `requested_at` on `route` is due: its targets
+        counted in the receiving body's opening hours."""
+        hours = self.bodies[route.to_org].opening_hours
+        return CallbackDue(
+            due_at(requested_at, route.callback_first_attempt_within, hours),
+            due_at(requested_at, route.callback_close_within, hours),
+        )
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.protocol.routes import Body, IvrOption, RouteTable
 
@@ -15,6 +15,15 @@ class RouteRead(BaseModel):
     reference_label: str
     greeting_team: str
     feedback_mailbox: str
+    callback_first_attempt_within: float = Field(
+        description="Working hours of the receiving body within which a call back is first tried"
+    )
+    callback_close_within: float = Field(
+        description="Working hours of the receiving body within which a call back is closed"
+    )
+    callback_max_attempts: int = Field(
+        description="Unsuccessful attempts before a call back closes as unreachable"
+    )
 
 
 class RouteTableRead(BaseModel):
@@ -39,6 +48,9 @@ class RouteTableRead(BaseModel):
                     reference_label=sender.reference_label,
                     greeting_team=receiver.receiving_team,
                     feedback_mailbox=str(receiver.feedback_mailbox),
+                    callback_first_attempt_within=route.callback_first_attempt_within,
+                    callback_close_within=route.callback_close_within,
+                    callback_max_attempts=route.callback_max_attempts,
                 )
             )
         return cls(bodies=list(table.bodies.values()), routes=routes)
