@@ -53,7 +53,7 @@ async def offline_page(browser: Browser) -> AsyncIterator[tuple[Page, Offline]]:
 
 
 async def test_swagger_ui_at_docs_works_without_internet(
-    live_server: str, offline_page: tuple[Page, Offline], artifacts_dir: Path
+    offline_page: tuple[Page, Offline], live_server: str, artifacts_dir: Path
 ) -> None:
     page, offline = offline_page
 
@@ -74,7 +74,7 @@ async def test_swagger_ui_at_docs_works_without_internet(
 
 
 async def test_redoc_at_redoc_works_without_internet(
-    live_server: str, offline_page: tuple[Page, Offline], artifacts_dir: Path
+    offline_page: tuple[Page, Offline], live_server: str, artifacts_dir: Path
 ) -> None:
     page, offline = offline_page
 
