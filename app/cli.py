@@ -328,8 +328,7 @@ def quickstart(
 ) -> None:
     """Migrate, make a CQC agent key (or reuse the last one), print a first call, and serve.
 
-    For trying the service on the embedded default (SQLite in var/). The key's secret is kept
-    in var/quickstart-key, so every run prints the same key until it is revoked.
+    For trying it out (SQLite in var/). The key is kept in var/quickstart-key and reused.
     """
     if not _port_is_free(host, port):
         typer.echo(
