@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from pathlib import Path
@@ -39,6 +40,9 @@ cli.add_typer(report_cli, name="report")
 cli.add_typer(outbox_cli, name="outbox")
 
 DEFAULT_OPENAPI = Path("openapi/openapi.json")
+# quickstart keeps its key's secret here (owner-readable only) so that each run reuses it.
+QUICKSTART_KEY_FILE = Path("var/quickstart-key")
+QUICKSTART_KEY_NAME = "quickstart"
 
 
 @cli.command()
@@ -113,6 +117,18 @@ def _prepare_metrics_dir(workers: int) -> tuple[str | None, bool]:
     return path, True
 
 
+def _body_id(org: str) -> str:
+    """The body named `org` in any case (`CQC`, `cqc`), as the route table spells it."""
+    from app.protocol.routes import load_table
+
+    bodies = list(load_table(get_settings().routes_file).bodies)
+    for body in bodies:
+        if body.casefold() == org.casefold():
+            return body
+    typer.echo(f"error: there is no body '{org}'; the bodies are {', '.join(bodies)}", err=True)
+    raise typer.Exit(1)
+
+
 async def _create_key(org: str, role: Role, name: str) -> tuple[str, str]:
     from app.keys import service
     from app.protocol.routes import load_table
@@ -150,7 +166,9 @@ def _key_name(value: str) -> str:
 
 @keys_cli.command("create")
 def keys_create(
-    org: Annotated[str, typer.Option(help="Body the key belongs to, e.g. cqc or lgsco.")],
+    org: Annotated[
+        str, typer.Option(help="Body the key belongs to, e.g. cqc or lgsco (in any case).")
+    ],
     role: Annotated[Role, typer.Option(help="agent, team_leader or admin.")],
     name: Annotated[
         str,
@@ -163,7 +181,7 @@ def keys_create(
     from app.core.errors import DomainError
 
     try:
-        key_id, secret = asyncio.run(_create_key(org, role, name))
+        key_id, secret = asyncio.run(_create_key(_body_id(org), role, name))
     except DomainError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
@@ -171,22 +189,30 @@ def keys_create(
 
 
 @keys_cli.command("list")
-def keys_list(org: Annotated[str | None, typer.Option()] = None) -> None:
-    """List keys (never their secrets)."""
+def keys_list(
+    org: Annotated[
+        str | None, typer.Option(help="Only this body's keys, e.g. cqc (in any case).")
+    ] = None,
+) -> None:
+    """List keys (never their secrets), under a header row."""
     from app.keys import service
+
+    body = _body_id(org) if org is not None else None
+
+    def row(key_id: str, body: str, role: str, prefix: str, state: str, name: str) -> str:
+        return f"{key_id:<36}  {body:<6} {role:<11} {prefix:<10} {state:<18} {name}"
 
     async def run() -> None:
         engine = make_engine(get_settings().database_url)
         try:
             async with make_sessionmaker(engine)() as session:
-                for key in await service.list_keys(session, org):
-                    state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-                    typer.echo(
-                        f"{key.id}  {key.org:<6} {key.role:<11} {key.key_prefix}…  "
-                        f"{state:<18} {key.name}"
-                    )
+                keys = await service.list_keys(session, body)
         finally:
             await engine.dispose()
+        typer.echo(row("ID", "BODY", "ROLE", "PREFIX", "STATE", "NAME"))
+        for key in keys:
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            typer.echo(row(str(key.id), key.org, key.role, f"{key.key_prefix}…", state, key.name))
 
     asyncio.run(run())
 
@@ -278,13 +304,63 @@ def report_due_dates(
         typer.echo(f"{month}  due {due.isoformat()} ({due:%A})")
 
 
+def _port_is_free(host: str, port: int) -> bool:
+    # Bound the way uvicorn binds (SO_REUSEADDR), so a recently closed port counts as free.
+    try:
+        with socket.create_server((host, port)):
+            return True
+    except OSError:
+        return False
+
+
+async def _is_active_cqc_agent_key(secret: str) -> bool:
+    from app.core.auth import principal_for_secret
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            principal = await principal_for_secret(session, secret)
+    finally:
+        await engine.dispose()
+    return principal is not None and (principal.org, principal.role) == ("cqc", Role.agent)
+
+
+def _quickstart_secret(path: Path) -> tuple[str, bool]:
+    """The quickstart's CQC agent key and whether it was made now: the one kept in `path`
+    while it is still an active CQC agent key in this database, else a new one, kept there."""
+    if path.is_file():
+        secret = path.read_text(encoding="utf-8").strip()
+        if asyncio.run(_is_active_cqc_agent_key(secret)):
+            return secret, False
+    _, secret = asyncio.run(_create_key("cqc", Role.agent, QUICKSTART_KEY_NAME))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(secret + "\n")
+    return secret, True
+
+
 @cli.command()
-def quickstart(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Migrate, make a CQC agent key, print a first call, and serve (the embedded default)."""
+def quickstart(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Migrate, make a CQC agent key (or reuse the last one), print a first call, and serve.
+
+    For trying it out (SQLite in var/). The key is kept in var/quickstart-key and reused.
+    """
+    if not _port_is_free(host, port):
+        typer.echo(
+            f"error: {host}:{port} is already in use (is handoff already running?). "
+            "Stop what is using it, or choose another port with --port.",
+            err=True,
+        )
+        raise typer.Exit(1)
     migrate("head")
-    _, secret = asyncio.run(_create_key("cqc", Role.agent, "quickstart"))
+    secret, made = _quickstart_secret(QUICKSTART_KEY_FILE)
+    heading = "A new CQC agent key" if made else "Your CQC agent key from the last quickstart"
     typer.echo(
-        "\nA CQC agent key for trying the API (shown once):\n"
+        f"\n{heading} (kept in {QUICKSTART_KEY_FILE} for the next run):\n"
         f"  {secret}\n\nFirst authenticated call, from another terminal:\n"
         f"  curl -H 'Authorization: Bearer {secret}' http://{host}:{port}/v1/routes\n"
     )

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from app.audit.endpoints import router as audit_router
 from app.callbacks.endpoints import router as callbacks_router
@@ -65,7 +66,9 @@ def create_app(
                 await asyncio.wait_for(worker_task, settings.smtp_timeout_seconds + 5)
         await app.state.engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from files shipped in fastapi-offline's wheel
+    # (served under /static-offline-docs), not from a CDN, so they work without internet.
+    app = FastAPIOffline(
         title="handoff",
         version="1.0.0",
         description=DESCRIPTION,

@@ -180,7 +180,9 @@ def artifacts_dir() -> Iterator[Path]:
 
 
 # Browser tests: Debian's chromium, driven by Playwright, against the app served by uvicorn.
-CHROMIUM = "/usr/bin/chromium"
+# HANDOFF_TEST_CHROMIUM points them at another build (a missing one shows how skips read).
+CHROMIUM = os.environ.get("HANDOFF_TEST_CHROMIUM", "/usr/bin/chromium")
+BROWSER_MISSING = f"{CHROMIUM} is not installed (apt-get install chromium)"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -196,8 +198,24 @@ def require_chromium() -> str:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+        pytest.skip(BROWSER_MISSING)
     return CHROMIUM
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
+    """After the skip list, one line when the browser tests could not run at all."""
+    result = yield
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if BROWSER_MISSING in str(report.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} browser tests skipped: {BROWSER_MISSING}", yellow=True, bold=True
+        )
+    return result
 
 
 @pytest.fixture

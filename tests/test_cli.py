@@ -2,18 +2,22 @@
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import typer.main
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.core.settings import get_settings
+from tests.server import Server, clean_env, free_port, script
+from tests.server import run as server_run
 
 runner = CliRunner()
 
@@ -192,3 +196,102 @@ def test_a_key_name_the_api_would_refuse_is_a_usage_error(env: dict, name: str, 
     assert "active" not in run("keys", "list").output  # nothing was made
     longest = run("keys", "create", "--org", "cqc", "--role", "agent", "--name", "k" * 100)
     assert longest.exit_code == 0, longest.output
+
+
+def test_keys_list_starts_with_a_header_row_over_its_columns(env: dict) -> None:
+    run("keys", "create", "--org", "lgsco", "--role", "team_leader", "--name", "intake lead")
+
+    header, row, *rest = run("keys", "list").output.splitlines()
+
+    assert header.split() == ["ID", "BODY", "ROLE", "PREFIX", "STATE", "NAME"]
+    assert rest == []
+    for column, value in [("BODY", "lgsco"), ("ROLE", "team_leader"), ("STATE", "active")]:
+        assert row.index(value) == header.index(column), (header, row)
+    assert row[header.index("NAME") :] == "intake lead"
+    assert re.fullmatch(r"[0-9a-f-]{36}", row[: header.index("BODY")].strip())
+
+
+def test_body_names_are_accepted_in_any_case(env: dict) -> None:
+    created = run("keys", "create", "--org", "CQC", "--role", "agent", "--name", "desk 3")
+    assert created.exit_code == 0, created.output
+
+    listed = run("keys", "list", "--org", "Cqc").output.splitlines()
+    assert len(listed) == 2 and listed[1].split()[1] == "cqc"
+
+    unknown = runner.invoke(cli, ["keys", "list", "--org", "NHS"])
+    assert unknown.exit_code == 1
+    assert unknown.output == "error: there is no body 'NHS'; the bodies are cqc, lgsco\n"
+
+
+@pytest.mark.database_independent
+def test_quickstart_on_a_busy_port_says_so_before_it_makes_anything(tmp_path: Path) -> None:
+    env = clean_env()
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [script(), "quickstart", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"error: 127.0.0.1:{port} is already in use (is handoff already running?). "
+        "Stop what is using it, or choose another port with --port.\n"
+    )
+    assert "hk_" not in done.stdout
+    assert list(tmp_path.iterdir()) == []  # no database, no key
+
+
+def quickstart_once(tmp_path: Path, run_dir: Path) -> tuple[str, str]:
+    """`handoff quickstart --port P` as a newcomer runs it: the key it prints, checked
+    against the server it starts, and what it said; then it is stopped."""
+    port = free_port()
+    run_dir.mkdir()
+    server = Server(
+        [script(), "quickstart", "--port", str(port)], clean_env(), port, run_dir, cwd=tmp_path
+    )
+    try:
+        server.wait_until_healthy()
+        printed = server.stdout_path.read_text()
+        secret = re.search(r"^  (hk_\S+)$", printed, flags=re.M).group(1)  # type: ignore[union-attr]
+        assert f"curl -H 'Authorization: Bearer {secret}' http://127.0.0.1:{port}/v1/routes" in (
+            printed
+        )
+        answer = httpx.get(
+            f"{server.base_url}/v1/routes", headers={"Authorization": f"Bearer {secret}"}
+        )
+        assert answer.status_code == 200, answer.text
+    finally:
+        server.stop()
+        server.kill_leftovers()
+    return secret, printed
+
+
+@pytest.mark.database_independent
+def test_quickstart_serves_on_its_port_and_reuses_its_key_next_time(tmp_path: Path) -> None:
+    first, said = quickstart_once(tmp_path, tmp_path / "run1")
+    assert "A new CQC agent key (kept in var/quickstart-key for the next run)" in said
+    key_file = tmp_path / "var" / "quickstart-key"
+    assert key_file.read_text() == f"{first}\n"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+    again, said = quickstart_once(tmp_path, tmp_path / "run2")
+    assert again == first
+    assert "Your CQC agent key from the last quickstart" in said
+    listed = run_in(tmp_path, "keys", "list").splitlines()
+    assert [line.split()[-1] for line in listed[1:]] == ["quickstart"]  # one key, not two
+
+    # Once that key is revoked, the next run makes a new one (and keeps that instead).
+    key_id = listed[1].split()[0]
+    run_in(tmp_path, "keys", "revoke", key_id)
+    third, said = quickstart_once(tmp_path, tmp_path / "run3")
+    assert third != first and "A new CQC agent key" in said
+    assert key_file.read_text() == f"{third}\n"
+
+
+def run_in(cwd: Path, *args: str) -> str:
+    return server_run([script(), *args], env=clean_env(), cwd=cwd)
