@@ -10,17 +10,20 @@ import json
 import logging
 import socket
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 from app.callbacks.models import CallbackRequest
 from app.core.clock import FixedClock
+from app.core.database import make_sessionmaker
+from app.idempotency import service as idempotency
 from app.idempotency.models import IdempotencyKey
 from app.outbox.models import OutboxMessage
 from app.transfers.models import Transfer
@@ -155,6 +158,36 @@ async def test_while_the_database_is_down_reads_writes_and_keyed_writes_answer_5
     assert "Idempotent-Replayed" not in again.headers  # nothing was saved the first time
     assert await count(app, Transfer) == 1
     assert await count(app, IdempotencyKey) == 1
+
+
+async def test_a_key_saved_without_its_answer_by_an_earlier_release_says_done_never_409(
+    client: httpx.AsyncClient, app: Any, clock: FixedClock, cqc_agent: Key
+) -> None:
+    """The previous release could leave a key `committed` with no answer (its records saved,
+    storing the answer failed): a retry is told the request was done, not to wait."""
+    body = failed_in_one_request(clock)
+    raw = json.dumps(body).encode()
+    async with make_sessionmaker(app.state.engine)() as session:
+        row_id = await idempotency.claim(
+            session,
+            api_key_id=cqc_agent.id,
+            idempotency_key="legacy",
+            request_hash=idempotency.fingerprint("POST", "/v1/transfers", raw),
+            now=clock.now(),
+            ttl=timedelta(hours=24),
+        )
+        await session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == row_id)
+            .values(state=idempotency.COMMITTED)
+        )
+        await session.commit()
+    headers = {**with_key(cqc_agent, "legacy"), "Content-Type": "application/json"}
+    for wait in (0, idempotency.ABANDONED_AFTER.total_seconds()):
+        clock.advance(wait)
+        retry = await client.post("/v1/transfers", content=raw, headers=headers)
+        assert_problem(retry, 422, "idempotency_answer_not_kept")
+    assert await count(app, Transfer) == 0  # never run a second time
 
 
 def test_every_operation_that_reads_the_database_declares_503() -> None:

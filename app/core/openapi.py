@@ -64,7 +64,8 @@ DESCRIPTIONS = {
     413: "`payload_too_large`: the body is over the size limit.",
     415: "`unsupported_media_type`: a body was sent without `Content-Type: application/json`.",
     422: "Invalid input: `validation_error` with `errors`, a field code such as "
-    "`invalid_phone_number`, a rule such as `no_route`, or `idempotency_key_reused`.",
+    "`invalid_phone_number`, a rule such as `no_route`, `idempotency_key_reused`, or "
+    "`idempotency_answer_not_kept` (saved before, but its answer was not kept: do not resend).",
     429: "`rate_limited`: too many requests for this API key; see `Retry-After`.",
     503: "`database_unavailable`: the database is not answering for now; try again after "
     "`Retry-After` seconds (a write with an Idempotency-Key is safe to send again with the "

@@ -174,7 +174,8 @@ class PageRoute(APIRoute):
                         request,
                         503,
                         "Sorry, the service is unavailable",
-                        "Try again in a few minutes. Anything you sent may not have been saved.",
+                        "Try again in a few minutes. If you were saving something, check whether "
+                        "it was saved before you send it again.",
                     )
                     page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
                     return page
