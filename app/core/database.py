@@ -1,12 +1,22 @@
-"""Engine, session factory, and the declarative base shared by every domain's models."""
+"""Engine, session factory, and the declarative base shared by every domain's models.
 
-from collections.abc import AsyncIterator
+Connections are not pinged when taken from the pool (that costs a round trip per
+transaction). A connection found dead when first used is discarded, with the rest of the
+pool (SQLAlchemy's optimistic disconnect handling), and `reconnecting` runs the request's
+whole transaction once more on a fresh one, provided it had not reached its COMMIT.
+"""
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from sqlalchemy import DateTime, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -42,9 +52,119 @@ class Base(DeclarativeBase):
     pass
 
 
+logger = logging.getLogger("handoff.database")
+T = TypeVar("T")
+
+
+class DatabaseUnreachable(ConnectionError):
+    """No connection to the database could be made: refused, timed out, or it is starting or
+    shutting down. Raised in place of the driver's own error (asyncpg raises OSError)."""
+
+
+# SQLSTATEs meaning the connection is gone: connection exceptions (08), the server shutting
+# down or restarting (57P01-57P03); or that none can be had now: too many connections (53300).
+_LOST_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+_UNAVAILABLE_SQLSTATES = (*_LOST_SQLSTATES, "53300")
+
+
+def _sqlstate(error: BaseException | None) -> str:
+    return str(getattr(error, "sqlstate", None) or getattr(error, "pgcode", None) or "")
+
+
+def _on_error(context: ExceptionContext) -> None:
+    state = _sqlstate(context.original_exception)
+    if state and state.startswith(_LOST_SQLSTATES):
+        context.is_disconnect = True  # discard this connection (and the pool's others)
+
+
+def _connect(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except Exception as error:
+        # A driver error the pool would pass on as it is (asyncpg raises OSError when refused).
+        if isinstance(error, dialect.loaded_dbapi.Error):
+            raise
+        state = _sqlstate(error)
+        if isinstance(error, OSError | TimeoutError) or (
+            state and state.startswith(_UNAVAILABLE_SQLSTATES)
+        ):
+            raise DatabaseUnreachable(type(error).__name__) from error
+        raise
+
+
+def connection_lost(error: BaseException) -> bool:
+    """The connection died under a statement or a commit (and has been discarded)."""
+    return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """The database cannot be used for now: the request deserves 503, not 500."""
+    if isinstance(error, DatabaseUnreachable | sa_exc.TimeoutError):  # no connection to be had
+        return True
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    return (
+        error.connection_invalidated
+        or isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)
+        or (_sqlstate(error.orig) or "-").startswith(_UNAVAILABLE_SQLSTATES)
+    )
+
+
+class Attempt:
+    """One run of a request's transaction: whether it has sent a COMMIT (or anything after
+    which running it again could save it twice)."""
+
+    def __init__(self) -> None:
+        self.committing = False
+
+
+_attempt: ContextVar[Attempt | None] = ContextVar("database_attempt", default=None)
+
+
+def _on_commit(_connection: Any) -> None:
+    attempt = _attempt.get()
+    if attempt is not None:
+        attempt.committing = True
+
+
+@contextmanager
+def tracking_commits() -> Iterator[Attempt]:
+    """Note whether the code run inside sends a COMMIT on any of the app's engines."""
+    attempt = Attempt()
+    token = _attempt.set(attempt)
+    try:
+        yield attempt
+    finally:
+        _attempt.reset(token)
+
+
+async def reconnecting(run: Callable[[], Awaitable[T]]) -> T:
+    """`run()`, and once more if its connection was found dead before it sent its COMMIT.
+
+    Whatever failed stays unsaved then (the server rolls back a transaction whose connection
+    is gone), so running it again on a fresh connection cannot save anything twice. A COMMIT
+    cut off is not retried here: whether it was saved is unknown.
+    """
+    with tracking_commits() as attempt:
+        try:
+            return await run()
+        except Exception as error:
+            if not connection_lost(error) or attempt.committing:
+                raise
+    logger.warning("database connection lost; the transaction runs again on a fresh one")
+    return await run()
+
+
+def _watch(engine: AsyncEngine) -> AsyncEngine:
+    event.listen(engine.sync_engine, "handle_error", _on_error)
+    event.listen(engine.sync_engine, "do_connect", _connect)
+    event.listen(engine.sync_engine, "commit", _on_commit)
+    return engine
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = _watch(create_async_engine(url, connect_args={"timeout": 30}, **kwargs))
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -59,18 +179,44 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # when returned) opens and closes a PostgreSQL connection per request under load.
     kwargs.setdefault("pool_size", 15)
     kwargs.setdefault("max_overflow", 0)
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    # No pool_pre_ping: see the module's docstring.
+    return _watch(create_async_engine(url, **kwargs))
+
+
+class RequestSession(AsyncSession):
+    """A session whose commit a route class can hold: with `commit_held`, the endpoint's
+    `commit()` only flushes, and the route class adds its own rows (idempotency's stored
+    answer) and commits once with `commit_now()`."""
+
+    commit_held = False
+
+    async def commit(self) -> None:
+        if self.commit_held:
+            await self.flush()
+            return
+        await super().commit()
+
+    async def commit_now(self) -> None:
+        await super().commit()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, class_=RequestSession, expire_on_commit=False)
+
+
+async def in_request_session(request: Request, handler: Callable[[Request], Awaitable[T]]) -> T:
+    """`handler(request)` with a session of its own as the request's (`get_session` yields
+    it), closed when it returns, so that each run of a retried transaction has a fresh one."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as request.state.session:
+        return await handler(request)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; the endpoint commits once, anything uncommitted rolls back.
 
-    A session the request already holds (`request.state.session`, opened and closed by
-    `idempotency.routes` around the endpoint) is used instead of a new one.
+    A session the request already holds (`request.state.session`, opened and closed around
+    each run of the endpoint by `in_request_session`) is used instead of a new one.
     """
     held: AsyncSession | None = getattr(request.state, "session", None)
     if held is not None:

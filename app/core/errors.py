@@ -8,8 +8,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.database import DatabaseUnreachable, database_unavailable
 
 logger = logging.getLogger("handoff.errors")
 
@@ -83,6 +86,22 @@ def problem(
         **extra,
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+# How long a client should wait before trying again while the database does not answer.
+RETRY_AFTER_SECONDS = 1
+
+
+def database_unavailable_problem() -> JSONResponse:
+    """503 `database_unavailable`, the one answer to a request the database could not serve."""
+    return problem(
+        503,
+        "database_unavailable",
+        "Service unavailable",
+        "The database is not answering. Try again shortly; a write sent with an "
+        "Idempotency-Key is safe to send again with the same key.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -203,6 +222,19 @@ def install_error_handlers(app: FastAPI) -> None:
             "Conflict",
             "Another request changed this record at the same moment; read it and try again.",
         )
+
+    # Handled here rather than by the catch-all below: Starlette's last-resort handler re-raises
+    # after answering, which makes uvicorn log a stack and close the keep-alive connection,
+    # dropping requests already sent on it.
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(DatabaseUnreachable)
+    @app.exception_handler(PoolTimeout)
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            logger.warning("database unavailable: %s", type(exc).__name__)
+            return database_unavailable_problem()
+        logger.error("unhandled database error: %s", type(exc).__name__)
+        return problem(500, "internal_error", "Internal error", "Something went wrong on our side.")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

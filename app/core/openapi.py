@@ -13,6 +13,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.core.auth import current_principal
+from app.core.database import get_session
 from app.core.errors import PROBLEM_JSON
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -63,8 +64,19 @@ DESCRIPTIONS = {
     413: "`payload_too_large`: the body is over the size limit.",
     415: "`unsupported_media_type`: a body was sent without `Content-Type: application/json`.",
     422: "Invalid input: `validation_error` with `errors`, a field code such as "
-    "`invalid_phone_number`, a rule such as `no_route`, or `idempotency_key_reused`.",
+    "`invalid_phone_number`, a rule such as `no_route`, `idempotency_key_reused`, or "
+    "`idempotency_answer_not_kept` (saved before, but its answer was not kept: do not resend).",
     429: "`rate_limited`: too many requests for this API key; see `Retry-After`.",
+    503: "`database_unavailable`: the database is not answering for now; try again after "
+    "`Retry-After` seconds (a write with an Idempotency-Key is safe to send again with the "
+    "same key). On `/readyz` also `migrations_pending`.",
+}
+# Answers that say when to come back.
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
 }
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
@@ -76,7 +88,7 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
 
 
 def error_statuses(route: Any) -> set[int]:
-    """The 4xx answers `route` can give, from what it depends on."""
+    """The 4xx and 5xx answers `route` can give, from what it depends on."""
     dependant = route.dependant
     calls = set(_calls(dependant))
     statuses: set[int] = set()
@@ -94,13 +106,21 @@ def error_statuses(route: Any) -> set[int]:
         # Writes can meet a concurrent change; every API POST takes an Idempotency-Key, and
         # a body that is not JSON is refused (app/core/media_type.py).
         statuses |= {400, 409, 415, 422}
+    if get_session in calls or "POST" in (route.methods or ()):
+        statuses.add(503)  # the database may not answer
     statuses |= {int(code) for code in route.responses if 400 <= int(code) < 600}
     return statuses
 
 
 def _problem_response(status: int, existing: dict[str, Any] | None) -> dict[str, Any]:
     description = DESCRIPTIONS.get(status) or (existing or {}).get("description", "A problem.")
-    return {"description": description, "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}}}
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}},
+    }
+    if status == 503:
+        response["headers"] = _RETRY_AFTER
+    return response
 
 
 def with_problems(document: dict[str, Any], routes: list[Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from app.core import metrics
-from app.core.errors import problem
+from app.core.errors import RETRY_AFTER_SECONDS, problem
 from app.core.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
@@ -27,7 +27,13 @@ async def readyz(request: Request) -> JSONResponse:
             await connection.execute(text("SELECT 1"))
         current = await current_revision(engine)
     except Exception:  # any database failure means "not ready", never a 500
-        return problem(503, "database_unavailable", "Not ready", "The database does not answer.")
+        return problem(
+            503,
+            "database_unavailable",
+            "Not ready",
+            "The database does not answer.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     head = head_revision(request.app.state.settings.database_url)
     if current != head:
         return problem(

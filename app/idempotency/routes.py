@@ -4,50 +4,27 @@ optional Idempotency-Key header; with one, a retry gets the first answer again."
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from app.core.auth import bearer_secret, identify
+from app.core.database import (
+    RequestSession,
+    connection_lost,
+    database_unavailable,
+    in_request_session,
+    reconnecting,
+    tracking_commits,
+)
 from app.core.errors import Unprocessable
 from app.idempotency import service
 
 logger = logging.getLogger("handoff.idempotency")
 
 REPLAYED_HEADER = "Idempotent-Replayed"
-
-
-class _Claim:
-    """The key this request holds, and whether its own transaction has committed."""
-
-    def __init__(self, row_id: uuid.UUID) -> None:
-        self.row_id = row_id
-        self.committed = False
-
-
-_current_claim: ContextVar[_Claim | None] = ContextVar("idempotency_claim", default=None)
-
-
-@event.listens_for(Session, "before_commit")
-def _fence(session: Session) -> None:
-    # The request's own transaction marks its claim, and fails if a retry has taken it over.
-    claim = _current_claim.get()
-    if claim is not None and not claim.committed:
-        service.mark_committed(session, claim.row_id)
-
-
-@event.listens_for(Session, "after_commit")
-def _note_commit(_session: Session) -> None:
-    # Once the request's changes are committed its key must never be given back, even if
-    # building the answer fails afterwards: a retry would create the record a second time.
-    claim = _current_claim.get()
-    if claim is not None:
-        claim.committed = True
 
 
 _HEADER_DESCRIPTION = (
@@ -87,73 +64,131 @@ class IdempotentRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
-        if "POST" not in (self.methods or ()):
-            return handler
+        is_post = "POST" in (self.methods or ())
 
-        async def idempotent_handler(request: Request) -> Response:
-            raw_key = request.headers.get(service.HEADER)
-            if raw_key is None:
-                return await handler(request)  # no key: nothing else to do here
-            secret = bearer_secret(request)
-            if secret is None:
-                return await handler(request)  # no API key: a 401 from auth
+        async def route_handler(request: Request) -> Response:
+            raw_key = request.headers.get(service.HEADER) if is_post else None
+            secret = bearer_secret(request) if raw_key is not None else None
+            if raw_key is None or secret is None:
+                # No key (or no API key: a 401 from auth): the endpoint's transaction, run
+                # again once if its connection was found dead before it committed.
+                return await reconnecting(lambda: in_request_session(request, handler))
             return await _run_once(request, handler, service.check_key(raw_key), secret)
 
-        return idempotent_handler
+        return route_handler
 
 
 async def _run_once(request: Request, handler: Handler, key: str, secret: str) -> Response:
     state = request.app.state
     request_hash = service.fingerprint(request.method, request.url.path, await request.body())
     sealer = service.Sealer(secret, key)
-    async with state.sessionmaker() as session:
-        principal = await identify(request, session)
-        if principal is None:
-            return await handler(request)  # unknown or revoked key: the usual 401
-        outcome = await service.claim(
-            session,
-            api_key_id=principal.key_id,
-            idempotency_key=key,
-            request_hash=request_hash,
-            now=state.clock.now(),
-            ttl=timedelta(hours=state.settings.idempotency_ttl_hours),
-        )
+
+    async def claim() -> uuid.UUID | service.StoredAnswer | None:
+        async with state.sessionmaker() as session:
+            principal = await identify(request, session)
+            if principal is None:
+                return None
+            return await service.claim(
+                session,
+                api_key_id=principal.key_id,
+                idempotency_key=key,
+                request_hash=request_hash,
+                now=state.clock.now(),
+                ttl=timedelta(hours=state.settings.idempotency_ttl_hours),
+            )
+
+    outcome = await reconnecting(claim)
+    if outcome is None:
+        return await handler(request)  # unknown or revoked key: the usual 401
     if isinstance(outcome, service.StoredAnswer):
         return _replay(outcome, sealer, request_hash)
-
-    claim = _Claim(outcome)
-    token = _current_claim.set(claim)
     try:
-        # The endpoint's session, closed (anything uncommitted rolled back) before the key is
-        # given back: on SQLite an open write would lock the database against that.
-        async with state.sessionmaker() as request.state.session:
-            response = await handler(request)
+        response = await _run_claimed(request, handler, outcome, sealer, request_hash)
     except BaseException:
-        _current_claim.reset(token)  # before any session of our own commits
-        await _give_back(request, claim)
+        await _give_back(request, outcome)
         raise
-    _current_claim.reset(token)
-    body = getattr(response, "body", None)
-    if 200 <= response.status_code < 300 and isinstance(body, bytes):
-        await service.complete(
-            state.sessionmaker,
-            outcome,
-            status=response.status_code,
-            media_type=response.media_type,
-            sealed_body=sealer.seal(body, request_hash),
-        )
-    else:
-        await _give_back(request, claim)
+    if not 200 <= response.status_code < 300:
+        await _give_back(request, outcome)  # nothing was saved
     return response
 
 
-async def _give_back(request: Request, claim: _Claim) -> None:
-    if claim.committed:
-        # Changes were saved but no answer was stored: the key stays "committed" until it
-        # expires, so that a retry is refused (409) rather than run twice.
-        logger.warning("idempotent request committed without a stored answer")
-        return
-    await service.release(request.app.state.sessionmaker, claim.row_id)
+async def _run_claimed(
+    request: Request,
+    handler: Handler,
+    row_id: uuid.UUID,
+    sealer: service.Sealer,
+    request_hash: str,
+) -> Response:
+    """The endpoint and its stored answer in one transaction: the claim's row becomes
+    `completed`, with the sealed answer, in the same COMMIT as the request's records, so a
+    request that is saved always has its answer for a retry.
+
+    If the connection dies before that COMMIT, nothing was saved: the transaction runs once
+    more on a fresh connection. If it dies during the COMMIT, the claim's row says whether it
+    was saved, and the answer is given as if nothing had happened.
+    """
+    built: list[Response] = []
+
+    async def attempt() -> Response:
+        built.clear()
+        async with request.app.state.sessionmaker() as session:
+            assert isinstance(session, RequestSession)
+            session.commit_held = True
+            request.state.session = session
+            response = await handler(request)
+            built.append(response)
+            if not 200 <= response.status_code < 300:
+                return response  # closing the session rolls back whatever it did
+            body = getattr(response, "body", None)
+            # The request's records and its answer, or neither.
+            await service.complete(
+                session,
+                row_id,
+                status=response.status_code,
+                media_type=response.media_type,
+                sealed_body=sealer.seal(body, request_hash) if isinstance(body, bytes) else None,
+            )
+            await session.commit_now()
+            return response
+
+    for last in (False, True):
+        with tracking_commits() as run:
+            try:
+                return await attempt()
+            except Exception as error:
+                if last or not connection_lost(error):
+                    raise
+                if run.committing:
+                    saved = await _saved(request, row_id)
+                    if saved is None:
+                        raise  # the database is still away: 503; a retry finds the answer
+                    if saved and built:
+                        return built[0]
+        logger.warning("database connection lost; the transaction runs again on a fresh one")
+    raise AssertionError("unreachable")
+
+
+async def _saved(request: Request, row_id: uuid.UUID) -> bool | None:
+    """Whether a request whose COMMIT was cut off was saved, from its claim's row; None if
+    the database cannot be asked."""
+    try:
+        return await reconnecting(lambda: service.is_saved(request.app.state.sessionmaker, row_id))
+    except Exception as error:
+        if database_unavailable(error):
+            return None
+        raise
+
+
+async def _give_back(request: Request, row_id: uuid.UUID) -> None:
+    """The request failed: give its key back, so a corrected retry runs. Only a claim still
+    `in_progress` is given back, so a request that was saved (its COMMIT cut off) keeps its
+    answer. If the database cannot be reached the claim stays until it counts as abandoned."""
+    try:
+        await service.release(request.app.state.sessionmaker, row_id)
+    except Exception as error:
+        if not database_unavailable(error):
+            raise
+        logger.warning("idempotency key not given back: %s", type(error).__name__)
 
 
 def _replay(answer: service.StoredAnswer, sealer: service.Sealer, request_hash: str) -> Response:

@@ -5,11 +5,13 @@ before the request runs, so of any number of concurrent requests with one key ex
 runs; the others see the row and are answered 409 (still running), 422 (another request) or
 the stored answer. A request that fails before its transaction commits gives its key back.
 
-The claim is also a fence: the request's own transaction moves the row from `in_progress` to
-`committed` as it commits (`mark_committed`), and cannot commit if the row is no longer its
-own. So a claim whose request has not committed after ABANDONED_AFTER (its process died) can
-be taken over safely: if that request was only slow, its commit now fails instead of
-creating the record twice.
+The claim is also a fence, and the answer is stored with the records: the request's own
+transaction moves the row from `in_progress` to `completed` with the sealed answer
+(`complete`) in the same COMMIT as its records, and cannot commit if the row is no longer
+its own. So a request that was saved always has its answer for a retry, even when the
+connection died as it committed; and a claim whose request has not committed after
+ABANDONED_AFTER (its process died) can be taken over safely: if that request was only slow,
+its commit now fails instead of creating the record twice.
 """
 
 import hashlib
@@ -24,9 +26,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, DomainError, Unprocessable
 from app.idempotency.models import IdempotencyKey
@@ -37,11 +38,16 @@ KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"
 _VALID_KEY = re.compile(KEY_PATTERN)
 
 IN_PROGRESS = "in_progress"  # claimed, nothing committed yet
-COMMITTED = "committed"  # the request's changes are saved; its answer is not stored yet
-COMPLETED = "completed"  # the answer is stored
+COMMITTED = "committed"  # the request's changes are saved but its answer could not be kept
+COMPLETED = "completed"  # the request's changes are saved with its answer
 
 # A claim this old whose request never committed belongs to a request that died.
 ABANDONED_AFTER = timedelta(seconds=60)
+
+
+class AnswerNotKept(DomainError):
+    status = 422
+    title = "Request already done"
 
 
 class InvalidIdempotencyKey(DomainError):
@@ -120,7 +126,9 @@ async def claim(
 ) -> uuid.UUID | StoredAnswer:
     """Claim the key for this request (its row's id), or the answer its first request got.
 
-    Raises 422 `idempotency_key_reused` for another request under the same key, and 409
+    Raises 422 `idempotency_key_reused` for another request under the same key, 422
+    `idempotency_answer_not_kept` for a request saved without its answer (only a response
+    that is not a plain body, or a row left by an earlier release), and 409
     `idempotency_request_in_progress` while the first is still running.
     """
     key_hash = _sha256(idempotency_key.encode())
@@ -140,6 +148,14 @@ async def claim(
             return row.id
         except IntegrityError:
             await session.rollback()
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            # The connection died as the claim committed: ask a fresh one whether it did.
+            await session.rollback()
+            if await session.scalar(select(IdempotencyKey.id).where(IdempotencyKey.id == row.id)):
+                return row.id
+            continue
         existing = await session.scalar(
             select(IdempotencyKey).where(
                 IdempotencyKey.api_key_id == api_key_id, IdempotencyKey.key_hash == key_hash
@@ -168,6 +184,12 @@ async def claim(
                 "idempotency_key_reused",
                 f"This {HEADER} was used for a different request; use a new key.",
             )
+        if existing.state == COMMITTED:
+            raise AnswerNotKept(
+                "idempotency_answer_not_kept",
+                f"The request with this {HEADER} was saved, but its answer was not kept. "
+                "Do not send it again: read the record it made from the API's lists.",
+            )
         if existing.state != COMPLETED or existing.response_status is None:
             break
         return StoredAnswer(
@@ -184,12 +206,25 @@ def _abandoned(row: IdempotencyKey, now: datetime) -> bool:
     return row.state == IN_PROGRESS and row.created_at <= now - ABANDONED_AFTER
 
 
-def mark_committed(session: Session, row_id: uuid.UUID) -> None:
-    """In the request's own transaction, just before it commits: the claim is still ours."""
-    result = session.execute(
+async def complete(
+    session: AsyncSession,
+    row_id: uuid.UUID,
+    *,
+    status: int,
+    media_type: str | None,
+    sealed_body: bytes | None,
+) -> None:
+    """In the request's own transaction, just before it commits: the claim is still ours,
+    and becomes `completed` with the answer (`committed` when there is no body to keep)."""
+    result = await session.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.id == row_id, IdempotencyKey.state == IN_PROGRESS)
-        .values(state=COMMITTED)
+        .values(
+            state=COMPLETED if sealed_body is not None else COMMITTED,
+            response_status=status,
+            response_media_type=media_type,
+            response_body=sealed_body,
+        )
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(
@@ -199,26 +234,13 @@ def mark_committed(session: Session, row_id: uuid.UUID) -> None:
         )
 
 
-async def complete(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    row_id: uuid.UUID,
-    *,
-    status: int,
-    media_type: str | None,
-    sealed_body: bytes,
-) -> None:
+async def is_saved(sessionmaker: async_sessionmaker[AsyncSession], row_id: uuid.UUID) -> bool:
+    """Whether the request holding this claim was saved (its COMMIT was cut off)."""
     async with sessionmaker() as session:
-        await session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.id == row_id)
-            .values(
-                state=COMPLETED,
-                response_status=status,
-                response_media_type=media_type,
-                response_body=sealed_body,
-            )
+        state = await session.scalar(
+            select(IdempotencyKey.state).where(IdempotencyKey.id == row_id)
         )
-        await session.commit()
+    return state in (COMPLETED, COMMITTED)
 
 
 async def release(sessionmaker: async_sessionmaker[AsyncSession], row_id: uuid.UUID) -> None:

@@ -13,7 +13,8 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.exceptions import HTTPException
 
-from app.core.errors import DomainError
+from app.core.database import database_unavailable, in_request_session, reconnecting
+from app.core.errors import RETRY_AFTER_SECONDS, DomainError
 from app.core.months import LONDON, Month
 from app.web import sessions
 
@@ -149,7 +150,8 @@ class PageRoute(APIRoute):
 
         async def page_handler(request: Request) -> Response:
             try:
-                return await handler(request)
+                # The page's transaction, run again once if its connection was found dead.
+                return await reconnecting(lambda: in_request_session(request, handler))
             except SignInRequired:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return redirect(request, f"/sign-in?next={quote(target, safe='')}")
@@ -165,7 +167,19 @@ class PageRoute(APIRoute):
             except HTTPException as exc:
                 title = _TITLES.get(exc.status_code, "There is a problem")
                 return error_page(request, exc.status_code, title, str(exc.detail))
-            except Exception as exc:  # a bug: still a page, and the log says what type
+            except Exception as exc:
+                if database_unavailable(exc):
+                    logger.warning("database unavailable: %s", type(exc).__name__)
+                    page = error_page(
+                        request,
+                        503,
+                        "Sorry, the service is unavailable",
+                        "Try again in a few minutes. If you were saving something, check whether "
+                        "it was saved before you send it again.",
+                    )
+                    page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                    return page
+                # A bug: still a page, and the log says what type.
                 logger.error("unhandled page error: %s", type(exc).__name__)
                 return error_page(
                     request,
