@@ -394,3 +394,91 @@ async def test_feedback_shows_where_it_went_and_leaders_find_the_months_list(
     report = await client.get("/reports/2026-11")
     assert '<a href="#feedback">1 this month</a>' in report.text
     assert "Refresh the team on the fees route" in report.text
+
+
+def summary(page: httpx.Response) -> list[tuple[str, str]]:
+    """The error summary's entries: each link's target and its visible sentence."""
+    block = re.search(r'<div class="error-summary".*?</ul>', page.text, re.S)
+    assert block, page.text
+    return [
+        (target, html.unescape(text))
+        for target, text in re.findall(r'<a href="#([^"]+)">([^<]+)</a>', block.group(0))
+    ]
+
+
+async def test_the_empty_call_back_form_shows_every_problem_at_once(
+    client, clock: FixedClock, lgsco_agent: Key
+) -> None:
+    """Sent empty once: the caller's details, the reference and the permission, together."""
+    await sign_in(client, lgsco_agent)
+    started = await dial(client, to_org="cqc", topic="other")
+    path = started.headers["location"]
+    busy = await client.get(f"{path}?busy=true")
+    empty = await client.post(
+        f"{path}/callback", data={"csrf_token": csrf(busy), "reason": "high_call_volume"}
+    )
+    assert empty.status_code == 422
+    assert summary(empty) == [
+        ("caller-name", "Enter the caller's name"),
+        ("caller-contact_number", "Enter the caller's contact number"),
+        ("caller-provider", "Enter the name of the service provider"),
+        ("sender_reference", "Enter your case reference: CQC needs it for this call"),
+        (
+            "permission_to_share_at",
+            "Record when the caller gave permission to share: press Permission given now, "
+            "or type the time it was given",
+        ),
+    ]
+    # Each link lands on a control with that id, and each field shows its own error.
+    for target, sentence in summary(empty):
+        assert f'id="{target}"' in empty.text
+        assert field_error(empty, target) == f"Error: {sentence}"
+
+    # Wrong in every way at once, every value kept.
+    wrong = await client.post(
+        f"{path}/callback",
+        data={
+            "csrf_token": csrf(busy),
+            "reason": "high_call_volume",
+            "caller.name": "Grace Hopper",
+            "caller.contact_number": "07911 654321",
+            "sender_reference": "LG 5!",
+            "permission_time": "10:30",
+        },
+    )
+    assert [target for target, _ in summary(wrong)] == [
+        "caller-contact_number",
+        "caller-provider",
+        "sender_reference",
+        "permission_to_share_at",
+    ]
+    assert field_code(wrong, "permission_to_share_at") == "permission_to_share_in_future"
+    assert value_of(wrong, "caller.name") == "Grace Hopper"
+    assert value_of(wrong, "caller.contact_number") == "07911 654321"
+    assert value_of(wrong, "sender_reference") == "LG 5!"
+    assert value_of(wrong, "permission_time") == "10:30"
+
+
+async def test_the_start_form_shows_every_problem_at_once(client, cqc_agent: Key) -> None:
+    await sign_in(client, cqc_agent)
+    empty = await dial(client, to_org="lgsco")
+    assert empty.status_code == 422
+    assert [target for target, _ in summary(empty)] == [
+        "sender_reference",
+        "permission_to_share_at",
+    ]
+    assert field_error(empty, "sender_reference") == (
+        "Error: Enter your case reference: LGSCO needs it for this call"
+    )
+
+
+async def test_the_feedback_form_checks_the_date_with_the_rest(client, cqc_agent: Key) -> None:
+    await sign_in(client, cqc_agent)
+    bad = await post_form(
+        client,
+        "/feedback/new",
+        "/feedback/new",
+        **{**FEEDBACK, "case_references": "", "occurred_at": "2026-12-01T09:00"},
+    )
+    assert [target for target, _ in summary(bad)] == ["case_references", "occurred_at"]
+    assert field_error(bad, "occurred_at") == "Error: When it happened must be now or in the past"

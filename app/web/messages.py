@@ -27,6 +27,8 @@ MESSAGES: dict[str, str] = {
     "list_type": "Enter {label}",
     "enum": "Select {label} from the list",
     "literal_error": "Select {label} from the list",
+    "model_type": "Enter {label}",
+    "model_attributes_type": "Enter {label}",
     "extra_forbidden": "Something was sent that this form does not take. Reload the page and "
     "try again",
     "datetime_parsing": "Enter {label} as a date and time, like 10 November 2026 14:05",
@@ -83,6 +85,8 @@ MESSAGES: dict[str, str] = {
     "and check what was recorded",
     "idempotency_request_in_progress": "This is still being recorded. Wait a moment, then "
     "reload the page",
+    "invalid_idempotency_key": "This request could not be read. Reload the page and try again",
+    "rate_limited": "Too many requests were sent in a short time. Wait a minute, then try again",
     "caller_details_purged": "The caller's details have been deleted, as the retention rules "
     "require, so this email cannot be sent",
     "already_sent": "This email has already been sent",
