@@ -27,10 +27,21 @@ def nav(page: httpx.Response) -> list[str]:
 
 
 def field_error(page: httpx.Response, field_id: str) -> str:
-    """The error shown next to the field: its message and code, as one line of text."""
-    match = re.search(rf'<p class="error-message" id="{field_id}-error">(.*?)</p>', page.text, re.S)
+    """The error shown next to the field, as one line of text."""
+    match = re.search(
+        rf'<p class="error-message" id="{field_id}-error"[^>]*>(.*?)</p>', page.text, re.S
+    )
     assert match, page.text
     return html.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip()
+
+
+def field_code(page: httpx.Response, field_id: str) -> str:
+    """The API's code of the error next to the field: kept in an attribute, never shown."""
+    match = re.search(
+        rf'<p class="error-message" id="{field_id}-error" data-code="([^"]+)"', page.text
+    )
+    assert match, page.text
+    return match.group(1)
 
 
 def value_of(page: httpx.Response, name: str) -> str:
@@ -65,9 +76,7 @@ async def test_an_adviser_signs_in_to_the_adviser_pages_only(client, cqc_agent: 
     page = await client.get("/transfer")
     assert nav(page) == ["Transfer a caller", "Misdirection feedback"]
     reports = await client.get("/reports")
-    assert reports.status_code == 403 and "This page is for keys with the team_leader" in (
-        reports.text
-    )
+    assert reports.status_code == 403 and "This page is for team leaders." in reports.text
     assert (await client.get("/reports/2026-10/contact-volumes.csv")).status_code == 403
 
 
@@ -99,17 +108,17 @@ async def test_the_start_form_shows_the_route_and_keeps_values_on_errors(
     # No topic: the service's topic_required, next to the topic, the reference kept.
     refused = await dial(client, to_org="cqc", sender_reference="LG-9")
     assert refused.status_code == 422
-    assert "topic_required" in field_error(refused, "topic")
+    assert field_code(refused, "topic") == "topic_required"
     assert value_of(refused, "sender_reference") == "LG-9"
 
     # A reference without permission: the service asks for the permission.
     refused = await dial(client, to_org="cqc", topic="mental_health", sender_reference="LG-9")
     assert refused.status_code == 422
-    assert "permission_to_share_required" in field_error(refused, "permission_to_share_at")
+    assert field_code(refused, "permission_to_share_at") == "permission_to_share_required"
     assert 'value="mental_health" checked' in refused.text
 
     bad = await dial(client, to_org="cqc", topic="other", sender_reference="LG 9!")
-    assert "invalid_reference" in field_error(bad, "sender_reference")
+    assert field_code(bad, "sender_reference") == "invalid_reference"
 
 
 async def test_permission_is_stamped_by_the_server_or_typed(
@@ -144,11 +153,11 @@ async def test_permission_is_stamped_by_the_server_or_typed(
 
     future = await dial(client, to_org="lgsco", sender_reference="CQC-7", permission_time="10:30")
     assert future.status_code == 422
-    assert "permission_to_share_in_future" in field_error(future, "permission_to_share_at")
+    assert field_code(future, "permission_to_share_at") == "permission_to_share_in_future"
     assert value_of(future, "permission_time") == "10:30"
 
     nonsense = await dial(client, to_org="lgsco", sender_reference="CQC-7", permission_time="25:99")
-    assert "invalid_time" in field_error(nonsense, "permission_to_share_at")
+    assert field_code(nonsense, "permission_to_share_at") == "invalid_time"
 
 
 async def test_exactly_the_threshold_still_connects(
@@ -178,7 +187,7 @@ async def test_exactly_the_threshold_still_connects(
             "caller.provider": "Sunrise Care Home",
         },
     )
-    assert early.status_code == 409 and "wait_threshold_not_reached" in early.text
+    assert early.status_code == 409 and "The caller has not waited 60 seconds yet" in early.text
     connected = await client.post(f"{path}/connected", data={"csrf_token": csrf(page)})
     assert connected.status_code == 303
     done = await client.get(path)
@@ -200,7 +209,7 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
     # Too late to connect: the service's wait_threshold_exceeded, and the form is there.
     late = await client.post(f"{path}/connected", data={"csrf_token": csrf(page)})
     assert late.status_code == 409
-    assert "wait_threshold_exceeded" in late.text
+    assert "has waited more than 60 seconds, so this call can no longer be connected" in (late.text)
     assert "Request a call back" in late.text
 
     caller = {"caller.name": "Ada Lovelace", "caller.provider": "Sunrise Care Home"}
@@ -214,7 +223,10 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
         },
     )
     assert bad.status_code == 422
-    assert "invalid_phone_number" in field_error(bad, "caller-contact_number")
+    assert field_code(bad, "caller-contact_number") == "invalid_phone_number"
+    assert field_error(bad, "caller-contact_number") == (
+        "Error: 12345 is not a number in use in the UK. Check it with the caller"
+    )
     assert value_of(bad, "caller.name") == "Ada Lovelace"
     assert value_of(bad, "caller.provider") == "Sunrise Care Home"
     assert value_of(bad, "caller.contact_number") == "12345"
@@ -243,7 +255,7 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
     assert "Ada Lovelace" not in done.text  # the caller's details are not shown again
 
     again = await client.post(f"{path}/connected", data={"csrf_token": csrf(done)})
-    assert again.status_code == 409 and "transfer_not_waiting" in again.text
+    assert again.status_code == 409 and "This call has already been recorded" in again.text
 
 
 async def test_lines_busy_before_the_threshold(client, clock: FixedClock, lgsco_agent: Key) -> None:
@@ -264,7 +276,7 @@ async def test_lines_busy_before_the_threshold(client, clock: FixedClock, lgsco_
     }
     refused = await client.post(f"{path}/callback", data=fields)
     assert refused.status_code == 422
-    assert "sender_reference_required" in field_error(refused, "sender_reference")
+    assert field_code(refused, "sender_reference") == "sender_reference_required"
     assert 'name="reason" value="high_call_volume"' in refused.text  # still lines busy
 
     stamp = await client.post(
@@ -294,7 +306,7 @@ async def test_signposted_instead(client, clock: FixedClock, cqc_agent: Key) -> 
     page = await client.get(response.headers["location"])
     assert "Signpost to LGSCO recorded" in page.text and "reference CQC-3" in page.text
     wrong = await post_form(client, "/transfer/signpost", "/transfer", to_org="cqc")
-    assert wrong.status_code == 422 and "no_route" in wrong.text
+    assert wrong.status_code == 422 and "You cannot transfer callers to CQC" in wrong.text
 
 
 async def test_another_bodys_transfer_is_not_found(
@@ -344,19 +356,19 @@ async def test_feedback_is_validated_as_in_the_api(client, cqc_agent: Key) -> No
         **{**FEEDBACK, "case_references": "", "correct_advice": "a =?x", "occurred_at": "x"},
     )
     assert bad.status_code == 422
-    assert "invalid_datetime" in field_error(bad, "occurred_at")
+    assert field_code(bad, "occurred_at") == "invalid_datetime"
     assert "Enter the case references" in field_error(bad, "case_references")
-    assert "invalid_characters" in field_error(bad, "correct_advice")
+    assert field_code(bad, "correct_advice") == "invalid_characters"
     assert "Refresh the team on the fees route" in bad.text  # the other values are kept
     bad = await post_form(
         client, "/feedback/new", "/feedback/new", **{**FEEDBACK, "case_references": "A B!"}
     )
-    assert "invalid_reference" in field_error(bad, "case_references")
+    assert field_code(bad, "case_references") == "invalid_reference"
     assert value_of(bad, "case_references") == "A B!"
     future = await post_form(
         client, "/feedback/new", "/feedback/new", **FEEDBACK, occurred_at="2026-12-01T09:00"
     )
-    assert "timestamp_in_future" in field_error(future, "occurred_at")
+    assert field_code(future, "occurred_at") == "timestamp_in_future"
 
 
 async def test_feedback_shows_where_it_went_and_leaders_find_the_months_list(
@@ -382,3 +394,91 @@ async def test_feedback_shows_where_it_went_and_leaders_find_the_months_list(
     report = await client.get("/reports/2026-11")
     assert '<a href="#feedback">1 this month</a>' in report.text
     assert "Refresh the team on the fees route" in report.text
+
+
+def summary(page: httpx.Response) -> list[tuple[str, str]]:
+    """The error summary's entries: each link's target and its visible sentence."""
+    block = re.search(r'<div class="error-summary".*?</ul>', page.text, re.S)
+    assert block, page.text
+    return [
+        (target, html.unescape(text))
+        for target, text in re.findall(r'<a href="#([^"]+)">([^<]+)</a>', block.group(0))
+    ]
+
+
+async def test_the_empty_call_back_form_shows_every_problem_at_once(
+    client, clock: FixedClock, lgsco_agent: Key
+) -> None:
+    """Sent empty once: the caller's details, the reference and the permission, together."""
+    await sign_in(client, lgsco_agent)
+    started = await dial(client, to_org="cqc", topic="other")
+    path = started.headers["location"]
+    busy = await client.get(f"{path}?busy=true")
+    empty = await client.post(
+        f"{path}/callback", data={"csrf_token": csrf(busy), "reason": "high_call_volume"}
+    )
+    assert empty.status_code == 422
+    assert summary(empty) == [
+        ("caller-name", "Enter the caller's name"),
+        ("caller-contact_number", "Enter the caller's contact number"),
+        ("caller-provider", "Enter the name of the service provider"),
+        ("sender_reference", "Enter your case reference: CQC needs it for this call"),
+        (
+            "permission_to_share_at",
+            "Record when the caller gave permission to share: press Permission given now, "
+            "or type the time it was given",
+        ),
+    ]
+    # Each link lands on a control with that id, and each field shows its own error.
+    for target, sentence in summary(empty):
+        assert f'id="{target}"' in empty.text
+        assert field_error(empty, target) == f"Error: {sentence}"
+
+    # Wrong in every way at once, every value kept.
+    wrong = await client.post(
+        f"{path}/callback",
+        data={
+            "csrf_token": csrf(busy),
+            "reason": "high_call_volume",
+            "caller.name": "Grace Hopper",
+            "caller.contact_number": "07911 654321",
+            "sender_reference": "LG 5!",
+            "permission_time": "10:30",
+        },
+    )
+    assert [target for target, _ in summary(wrong)] == [
+        "caller-contact_number",
+        "caller-provider",
+        "sender_reference",
+        "permission_to_share_at",
+    ]
+    assert field_code(wrong, "permission_to_share_at") == "permission_to_share_in_future"
+    assert value_of(wrong, "caller.name") == "Grace Hopper"
+    assert value_of(wrong, "caller.contact_number") == "07911 654321"
+    assert value_of(wrong, "sender_reference") == "LG 5!"
+    assert value_of(wrong, "permission_time") == "10:30"
+
+
+async def test_the_start_form_shows_every_problem_at_once(client, cqc_agent: Key) -> None:
+    await sign_in(client, cqc_agent)
+    empty = await dial(client, to_org="lgsco")
+    assert empty.status_code == 422
+    assert [target for target, _ in summary(empty)] == [
+        "sender_reference",
+        "permission_to_share_at",
+    ]
+    assert field_error(empty, "sender_reference") == (
+        "Error: Enter your case reference: LGSCO needs it for this call"
+    )
+
+
+async def test_the_feedback_form_checks_the_date_with_the_rest(client, cqc_agent: Key) -> None:
+    await sign_in(client, cqc_agent)
+    bad = await post_form(
+        client,
+        "/feedback/new",
+        "/feedback/new",
+        **{**FEEDBACK, "case_references": "", "occurred_at": "2026-12-01T09:00"},
+    )
+    assert [target for target, _ in summary(bad)] == ["case_references", "occurred_at"]
+    assert field_error(bad, "occurred_at") == "Error: When it happened must be now or in the past"

@@ -11,6 +11,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from app.core.clock import FixedClock
 from app.core.settings import Settings
+from tests.a11y import assert_accessible
 from tests.conftest import CHROMIUM_ARGS, START, Key, require_chromium
 from tests.outbox_support import Received, SmtpServer
 
@@ -61,20 +63,25 @@ async def page(browser: Browser, javascript: bool) -> AsyncIterator[Page]:
     new_page = await context.new_page()
     if javascript:
         # The page's clock starts where the server's does and moves only when told to.
-        await new_page.clock.install(time=START)
+        # (Installed a second early: pausing at the very instant installed can be "the past"
+        # by the few milliseconds the fake clock ran in between.)
+        await new_page.clock.install(time=START - timedelta(seconds=1))
         await new_page.clock.pause_at(START)
     yield new_page
     await context.close()
 
 
 async def shot(page: Page, artifacts_dir: Path, name: str, javascript: bool) -> None:
+    """A screenshot of the page in this state, and axe's check of it (any violation fails)."""
     suffix = "js" if javascript else "nojs"
     await page.screenshot(path=str(artifacts_dir / f"adviser-{name}-{suffix}.png"), full_page=True)
+    await assert_accessible(page, f"{name} ({suffix})")
 
 
 async def sign_in(page: Page, base_url: str, key: Key, path: str = "/") -> None:
     await page.goto(f"{base_url}{path}")
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await assert_accessible(page, "sign-in")
     await page.get_by_label("Your key").fill(key.secret)
     await page.get_by_role("button", name="Sign in").click()
 
@@ -138,7 +145,9 @@ async def test_a_transfer_to_cqc_connects(
     clock.advance(25)
     await page.get_by_role("button", name="Connected").focus()
     await page.keyboard.press("Enter")
-    await expect(page.get_by_role("heading", name="Warm transfer recorded")).to_be_visible()
+    recorded = page.get_by_role("heading", name="Warm transfer recorded")
+    await expect(recorded).to_be_visible()
+    await expect(recorded).to_be_focused()
     await expect(page.locator("#outcome")).to_contain_text("after 25 seconds")
     await shot(page, artifacts_dir, "transfer-connected", javascript)
 
@@ -187,28 +196,45 @@ async def test_a_wait_past_60_seconds_turns_into_a_call_back_request(
     await expect(page.get_by_role("button", name="Connected")).to_be_hidden()
     heading = page.get_by_role("heading", name="Request a call back")
     await expect(heading).to_be_visible()
-    if javascript:
-        await expect(heading).to_be_focused()
+    await expect(heading).to_be_focused()  # moved by the script, or autofocus on the reload
     await shot(page, artifacts_dir, "callback-form", javascript)
 
-    # A wrong number: the API's code next to the field, the other values kept.
+    # A wrong number: a plain sentence next to the field (the code only in an attribute),
+    # focus on the error summary, whose link moves it to the field; the other values kept.
     await page.get_by_label("Caller's name").fill("Ada Lovelace")
-    await page.get_by_label("Contact number").fill("12345")
+    await page.get_by_label("Contact number").fill("07911 654321")
     await page.get_by_label("Service provider").fill("Sunrise Care Home")
     await page.get_by_role("button", name="Send call back request").click()
     error = page.locator("#caller-contact_number-error")
-    await expect(error).to_contain_text("invalid_phone_number")
+    await expect(error).to_have_text(
+        "Error: 07911 654321 is not a number in use in the UK. Check it with the caller"
+    )
+    await expect(error).to_have_attribute("data-code", "invalid_phone_number")
+    await expect(page.locator(".error-summary")).to_be_focused()
+    await page.get_by_role("link", name="07911 654321 is not a number in use").click()
+    await expect(page.get_by_label("Contact number")).to_be_focused()
     await expect(page.get_by_label("Contact number")).to_have_attribute(
         "aria-describedby", re.compile("caller-contact_number-error")
     )
     await expect(page.get_by_label("Caller's name")).to_have_value("Ada Lovelace")
     await expect(page.get_by_label("Service provider")).to_have_value("Sunrise Care Home")
-    await expect(page.get_by_label("Contact number")).to_have_value("12345")
+    await expect(page.get_by_label("Contact number")).to_have_value("07911 654321")
     await shot(page, artifacts_dir, "callback-error", javascript)
+    if javascript:
+        # A reload of the refused form does not send it again: it is the transfer's page.
+        posts: list[str] = []
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        await page.reload()
+        await expect(page.get_by_role("heading", name="Request a call back")).to_be_visible()
+        assert posts == [] and re.search(r"/transfer/[0-9a-f-]{36}$", page.url), (posts, page.url)
+        await page.get_by_label("Caller's name").fill("Ada Lovelace")
+        await page.get_by_label("Service provider").fill("Sunrise Care Home")
 
     await page.get_by_label("Contact number").fill("07911 123456")
     await page.get_by_label("Contact number").press("Enter")
-    await expect(page.get_by_role("heading", name="Call back request made")).to_be_visible()
+    made = page.get_by_role("heading", name="Call back request made")
+    await expect(made).to_be_visible()
+    await expect(made).to_be_focused()
     await expect(page.locator("#outcome")).to_contain_text("intake@lgo.org.uk")
 
     # The server's outbox worker delivers it; the page shows the delivery when checked again.
@@ -241,7 +267,10 @@ async def test_feedback_on_a_misdirected_call(
     await page.get_by_label("Names and times").fill("Adviser J, 10:15")
     await page.get_by_label("Correct advice").fill("Fees complaints go to the Ombudsman")
     await page.get_by_role("button", name="Send feedback").click()
-    await expect(page.locator("#case_references-error")).to_contain_text("invalid_reference")
+    await expect(page.locator(".error-summary")).to_be_focused()
+    await expect(page.locator("#case_references-error")).to_have_attribute(
+        "data-code", "invalid_reference"
+    )
     await expect(page.locator("#suggested_action-error")).to_contain_text(
         "Enter a suggested course of action"
     )
@@ -267,3 +296,72 @@ async def test_feedback_on_a_misdirected_call(
     assert feedback["occurred_at"] == "2026-11-09T10:15:00Z"
     (message,) = await delivered(smtp, 1)
     assert message.rcpt_tos == ["intakemanagers@lgo.org.uk"]
+
+
+async def tab_to(page: Page, css: str, presses: int = 40) -> None:
+    """Press Tab until the element matching `css` has the focus."""
+    for _ in range(presses):
+        if await page.locator(f"{css}:focus").count():
+            return
+        await page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {css}")
+
+
+async def test_the_transfer_story_by_keyboard_alone(
+    page: Page,
+    javascript: bool,
+    live_server: str,
+    clock: FixedClock,
+    cqc_agent: Key,
+    smtp: SmtpServer,
+    artifacts_dir: Path,
+) -> None:
+    """Tab, Enter, Space and typing only: sign in, start, wait, fail the form once, follow the
+    error summary to the field, send the call back request."""
+    await page.goto(f"{live_server}/sign-in")
+    await tab_to(page, "#key")
+    await page.keyboard.type(cqc_agent.secret)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Transfer a caller")).to_be_visible()
+
+    await tab_to(page, "#sender_reference")
+    await page.keyboard.type("CQC-1001")
+    await tab_to(page, "#permission_to_share_at")  # the "Permission given now" button
+    await page.keyboard.press("Space")
+    await expect(page.locator("#permission-stamp")).to_contain_text("Permission recorded at")
+    await tab_to(page, "button[value=dial]:not(.default-action)")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#countdown-seconds")).to_have_text("60")
+
+    clock.advance(61)
+    if javascript:
+        await page.clock.run_for(61_000)
+    else:
+        await page.reload()  # the page's own refresh at the deadline
+    await expect(page.get_by_role("heading", name="Request a call back")).to_be_focused()
+    await tab_to(page, "button[value=send]:not(.default-action)")
+    await page.keyboard.press("Enter")
+    summary = page.locator(".error-summary")
+    await expect(summary).to_be_focused()
+    await expect(summary.get_by_role("link")).to_have_text(
+        [
+            "Enter the caller's name",
+            "Enter the caller's contact number",
+            "Enter the name of the service provider",
+        ]
+    )
+    await shot(page, artifacts_dir, "keyboard-callback-errors", javascript)
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")  # the first link: to the caller's name
+    await expect(page.get_by_label("Caller's name")).to_be_focused()
+    await page.keyboard.type("Ada Lovelace")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("07911 123456")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("Sunrise Care Home")
+    await page.keyboard.press("Enter")
+    made = page.get_by_role("heading", name="Call back request made")
+    await expect(made).to_be_focused()
+    await shot(page, artifacts_dir, "keyboard-callback-sent", javascript)
+    (message,) = await delivered(smtp, 1)
+    assert message.rcpt_tos == ["intake@lgo.org.uk"]

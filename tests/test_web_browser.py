@@ -13,6 +13,7 @@ import pytest
 
 from app.core.clock import FixedClock
 from app.reports.schemas import MEASURES
+from tests.a11y import assert_accessible
 from tests.conftest import Key
 from tests.events import Contacts
 
@@ -77,6 +78,7 @@ async def test_team_leader_reads_downloads_and_publishes_in_a_browser(
             cookie = next(c for c in await context.cookies() if c["name"] == "handoff_session")
             assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
             await page.screenshot(path=str(artifacts_dir / "reports-list.png"), full_page=True)
+            await assert_accessible(page, "reports list")
             october = page.get_by_role("row", name=re.compile(r"^October 2026"))
             await expect(october.get_by_text("Due", exact=True)).to_be_visible()
             await expect(october).to_contain_text("Friday 13 November 2026")
@@ -84,6 +86,7 @@ async def test_team_leader_reads_downloads_and_publishes_in_a_browser(
             # The month's page shows the API's figures.
             await october.get_by_role("link", name="October 2026").click()
             await expect(page.get_by_role("heading", name="October 2026", level=1)).to_be_visible()
+            await assert_accessible(page, "report before publishing")
             sets = [(d["label"], d) for d in report["directions"]]
             sets.append(("All directions", report["totals"]))
             for caption, figures in sets:
@@ -119,12 +122,14 @@ async def test_team_leader_reads_downloads_and_publishes_in_a_browser(
             await expect(page.locator("#fluctuation-note")).to_contain_text("new fees guidance")
 
             await page.screenshot(path=str(artifacts_dir / "report-2026-10.png"), full_page=True)
+            await assert_accessible(page, "report after publishing")
             await page.set_viewport_size({"width": 375, "height": 800})
             # Readable on a phone: wide tables scroll inside their own box, the page does not.
             assert await page.evaluate("document.documentElement.scrollWidth") <= 375
             await page.screenshot(
                 path=str(artifacts_dir / "report-2026-10-phone.png"), full_page=True
             )
+            await assert_accessible(page, "report on a phone")
         finally:
             await browser.close()
 

@@ -241,3 +241,50 @@ async def test_publishing_from_the_page(
     assert xlsx.status_code == 200
     assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
     assert xlsx.content.startswith(b"PK")
+
+
+def listed_months(page: httpx.Response) -> list[str]:
+    return re.findall(r'<th scope="row"><a href="/reports/(\d{4}-\d{2})">', page.text)
+
+
+async def test_months_before_the_first_record_are_never_overdue(
+    client, clock: FixedClock, cqc_agent: Key, cqc_leader: Key
+) -> None:
+    """A new install whose first call is in November 2026: nothing before it is overdue."""
+    await Contacts(client, clock).signpost(cqc_agent, "lgsco", at("2026-11-03T10:00:00"))
+    clock.set(at("2026-12-05T10:00:00"))
+    await sign_in(client, cqc_leader)
+    reports = await client.get("/reports")
+    assert listed_months(reports) == ["2026-12", "2026-11"]
+    assert "Overdue" not in reports.text
+    september = await client.get("/reports/2026-09")
+    assert september.status_code == 200
+    assert "Overdue" not in september.text
+    assert "September 2026 is before the service started" in september.text
+
+
+async def test_the_first_report_month_setting_starts_the_list(
+    app, client, clock: FixedClock, cqc_leader: Key
+) -> None:
+    """Live since August 2026, with no records yet: August on are listed and can be overdue;
+    July is not."""
+    app.state.settings = app.state.settings.model_copy(update={"first_report_month": "2026-08"})
+    await sign_in(client, cqc_leader)
+    reports = await client.get("/reports")
+    assert listed_months(reports) == ["2026-11", "2026-10", "2026-09", "2026-08"]
+    assert "3 reports are overdue" not in reports.text  # October is still due (10th working day)
+    assert "2 reports are overdue" in reports.text
+    july = await client.get("/reports/2026-07")
+    assert "Overdue" not in july.text and "before the service started" in july.text
+    august = await client.get("/reports/2026-08")
+    assert "Overdue" in august.text
+
+
+def test_the_first_report_month_is_a_month() -> None:
+    from pydantic import ValidationError
+
+    from app.core.settings import Settings
+
+    assert Settings(first_report_month=" 2026-08 ").first_report_month == "2026-08"
+    with pytest.raises(ValidationError):
+        Settings(first_report_month="August")

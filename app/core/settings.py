@@ -8,6 +8,8 @@ import limits
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.months import Month
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -117,6 +119,12 @@ class Settings(BaseSettings):
         ge=24,
         description="How long an Idempotency-Key and its stored answer are kept (at least 24).",
     )
+    first_report_month: str | None = Field(
+        default=None,
+        description="The first month (YYYY-MM) the service has a report for, e.g. the month "
+        "it went live. Unset: the first month with any record. Months before it are never "
+        "listed or called overdue.",
+    )
     log_format: Literal["json", "text"] = Field(
         default="json",
         description="Log line format: json (one object a line, for collectors) or text.",
@@ -130,6 +138,11 @@ class Settings(BaseSettings):
     def _a_rate(cls, value: str) -> str:
         limits.parse(value)  # ValueError for anything that is not e.g. "600/minute"
         return value
+
+    @field_validator("first_report_month")
+    @classmethod
+    def _a_month(cls, value: str | None) -> str | None:
+        return str(Month.parse(value.strip())) if value else None  # ValueError if not YYYY-MM
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

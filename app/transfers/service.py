@@ -1,6 +1,7 @@
 """The rules of a warm transfer: who may dial whom, how long to wait, when to call back."""
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Table, TextClause, bindparam, select, text
@@ -12,7 +13,7 @@ from app.callbacks import service as callbacks
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core.auth import Principal
 from app.core.database import Base
-from app.core.errors import NotFound, Unprocessable
+from app.core.errors import DomainError, NotFound, Unprocessable
 from app.core.rules import not_before, not_in_future
 from app.outbox.models import OutboxMessage
 from app.protocol.routes import ReferenceRule, Route, RouteTable
@@ -62,39 +63,80 @@ def _permission(
     )
 
 
-async def start_transfer(
-    session: AsyncSession, principal: Principal, ctx: TransferContext, body: TransferCreate
-) -> tuple[Transfer, CallbackRequest | None]:
-    route = _route(ctx, principal.org, body.to_org)
-
-    ivr = None
+def _topic_problem(route: Route, topic: str | None) -> DomainError | None:
     if route.ivr_options:
-        if body.topic is None:
-            raise Unprocessable(
+        if topic is None:
+            return Unprocessable(
                 "topic_required",
                 f"Say which topic the call is about: {', '.join(route.ivr_options)}.",
                 extra={"field": "topic"},
             )
-        ivr = route.ivr_option(body.topic)
-        if ivr is None:
-            raise Unprocessable(
+        if route.ivr_option(topic) is None:
+            return Unprocessable(
                 "unknown_topic",
                 f"Topic must be one of: {', '.join(route.ivr_options)}.",
                 extra={"field": "topic"},
             )
-    elif body.topic is not None:
-        raise Unprocessable(
+    elif topic is not None:
+        return Unprocessable(
             "topic_not_applicable",
             f"The route to '{route.to_org}' has no IVR options; leave topic out.",
             extra={"field": "topic"},
         )
+    return None
 
+
+def _reference_problem(route: Route, body: TransferCreate) -> DomainError | None:
     if route.sender_reference is ReferenceRule.required and body.sender_reference is None:
-        raise Unprocessable(
+        return Unprocessable(
             "sender_reference_required",
             f"Transfers to '{route.to_org}' need your case reference.",
             extra={"field": "sender_reference"},
         )
+    return None
+
+
+def _problems(*checks: Callable[[], object]) -> list[DomainError]:
+    found = []
+    for check in checks:
+        try:
+            problem = check()
+        except DomainError as exc:
+            problem = exc
+        if isinstance(problem, DomainError):
+            found.append(problem)
+    return found
+
+
+def start_problems(
+    principal: Principal, ctx: TransferContext, body: TransferCreate
+) -> list[DomainError]:
+    """Every rule `start_transfer` would refuse `body` for, not only the first: for a form
+    that shows all its errors at once. `body` may be a draft (`model_construct`) whose
+    fields the request model refused; those fields are left to the model's errors."""
+    route = ctx.routes.route(principal.org, body.to_org)
+    if route is None:
+        return [exceptions.no_route(principal.org, body.to_org)]
+    return _problems(
+        lambda: _topic_problem(route, body.topic),
+        lambda: _reference_problem(route, body),
+        lambda: _permission(
+            ctx,
+            body.permission_to_share_at,
+            required=route.permission_required(body.sender_reference),
+            why="the protocol records it for this transfer",
+        ),
+    )
+
+
+async def start_transfer(
+    session: AsyncSession, principal: Principal, ctx: TransferContext, body: TransferCreate
+) -> tuple[Transfer, CallbackRequest | None]:
+    route = _route(ctx, principal.org, body.to_org)
+    for problem in (_topic_problem(route, body.topic), _reference_problem(route, body)):
+        if problem is not None:
+            raise problem
+    ivr = route.ivr_option(body.topic)
 
     wait_started_at = not_in_future(
         body.wait_started_at or ctx.now, ctx.now, ctx.skew_seconds, "wait_started_at"
@@ -206,33 +248,66 @@ async def fail(
     )
 
 
-def _record_failure(transfer: Transfer, ctx: TransferContext, body: TransferFail) -> Route:
-    """Check that the transfer may fail now and mark it failed; the route to call back on."""
-    _check_waiting(transfer)
-    failed_at = not_in_future(body.failed_at or ctx.now, ctx.now, ctx.skew_seconds, "failed_at")
-    not_before(failed_at, transfer.wait_started_at, "failed_at", "wait_started_at")
-    elapsed = _elapsed(transfer, failed_at)
-    if (
-        body.reason is FailureReason.wait_threshold_exceeded
-        and elapsed <= transfer.wait_threshold_seconds
-    ):
-        raise exceptions.wait_threshold_not_reached(elapsed, transfer.wait_threshold_seconds)
-
-    reference = body.sender_reference or transfer.sender_reference
+def _reference_for_callback(reference: str | None) -> DomainError | None:
     if reference is None:
-        raise Unprocessable(
+        return Unprocessable(
             "sender_reference_required",
             "A call back request needs your case reference.",
             extra={"field": "sender_reference"},
         )
+    return None
+
+
+def _permission_for_callback(
+    ctx: TransferContext, transfer: Transfer, body: TransferFail
+) -> datetime | None:
     # The caller's contact details are shared, so permission is always needed here.
-    permission = _permission(
+    return _permission(
         ctx,
         body.permission_to_share_at or transfer.permission_to_share_at,
         required=True,
         why="their contact details go to the other body",
     )
-    assert permission is not None
+
+
+def failure_problems(
+    transfer: Transfer, ctx: TransferContext, body: TransferFail
+) -> list[DomainError]:
+    """Every rule `fail` would refuse `body` for, not only the first (see `start_problems`)."""
+    return _problems(
+        lambda: _check_waiting(transfer),
+        lambda: _threshold_problem(transfer, body.reason, ctx.now),
+        lambda: _reference_for_callback(body.sender_reference or transfer.sender_reference),
+        lambda: _permission_for_callback(ctx, transfer, body),
+    )
+
+
+def _threshold_problem(
+    transfer: Transfer, reason: FailureReason | None, failed_at: datetime
+) -> DomainError | None:
+    elapsed = _elapsed(transfer, failed_at)
+    if reason is FailureReason.wait_threshold_exceeded and (
+        elapsed <= transfer.wait_threshold_seconds
+    ):
+        return exceptions.wait_threshold_not_reached(elapsed, transfer.wait_threshold_seconds)
+    return None
+
+
+def _record_failure(transfer: Transfer, ctx: TransferContext, body: TransferFail) -> Route:
+    """Check that the transfer may fail now and mark it failed; the route to call back on."""
+    _check_waiting(transfer)
+    failed_at = not_in_future(body.failed_at or ctx.now, ctx.now, ctx.skew_seconds, "failed_at")
+    not_before(failed_at, transfer.wait_started_at, "failed_at", "wait_started_at")
+    problem = _threshold_problem(transfer, body.reason, failed_at)
+    if problem is not None:
+        raise problem
+
+    reference = body.sender_reference or transfer.sender_reference
+    problem = _reference_for_callback(reference)
+    if problem is not None:
+        raise problem
+    permission = _permission_for_callback(ctx, transfer, body)
+    assert reference is not None and permission is not None
 
     transfer.status = TransferStatus.failed.value
     transfer.failed_at = failed_at

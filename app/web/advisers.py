@@ -18,6 +18,7 @@ from app.core.auth import Role
 from app.core.deps import ClockDep, Routes, Session, SettingsDep
 from app.core.errors import DomainError
 from app.core.months import Month
+from app.core.rules import not_in_future
 from app.core.settings import message_id_domain
 from app.core.validation import split_references
 from app.feedback import service as feedback_service
@@ -82,6 +83,20 @@ def _optional(value: str) -> str | None:
     return value or None
 
 
+def _body_name(routes: RouteTable, org: str) -> str | None:
+    """The body as people say it ("LGSCO"), for the pages' sentences."""
+    body = routes.bodies.get(org)
+    return body.short_name if body else None
+
+
+def _callback_form(routes: RouteTable, transfer: Transfer, form: Form | None = None) -> Form:
+    form = form or Form(labels=CALLBACK_LABELS)
+    form.context.update(
+        body=_body_name(routes, transfer.to_org), threshold=transfer.wait_threshold_seconds
+    )
+    return form
+
+
 # The transfer assistant ---------------------------------------------------------------------
 
 
@@ -135,6 +150,19 @@ async def transfer_start(
     return await _start_page(request, user, routes, form, signposted=done)
 
 
+# Going back (or reloading) to the address a form posted to is a GET: it shows the page the
+# form is on, never "method not allowed".
+@router.get("/transfer/signpost")
+async def back_to_start(request: Request, user: AdviserPage) -> Response:
+    return redirect(request, "/transfer")
+
+
+@router.get("/transfer/{transfer_id}/connected")
+@router.get("/transfer/{transfer_id}/callback")
+async def back_to_transfer(request: Request, transfer_id: uuid.UUID, user: AdviserPage) -> Response:
+    return redirect(request, f"/transfer/{transfer_id}")
+
+
 def _start_request(form: Form, now: datetime) -> dict[str, Any]:
     return {
         "to_org": form.value("to_org"),
@@ -150,12 +178,18 @@ async def dialling_now(
 ) -> Response:
     """The "Dialling now" button starts the transfer; "Permission given now" only stamps."""
     form = await submitted(request, START_LABELS)
+    form.context["body"] = _body_name(ctx.routes, form.value("to_org"))
     data = _start_request(form, ctx.now)
     if form.value("action") == STAMP_PERMISSION:
         return await _start_page(request, user, ctx.routes, form)
     body = form.validate(TransferCreate, data)
+    # The service's rules too, all at once, even where the model refused a field.
+    draft = body or TransferCreate.model_construct(**data)
+    found = transfers.start_problems(user.principal, ctx, draft)
+    form.problems(found)
     if body is None or form.errors:
-        return await _start_page(request, user, ctx.routes, form, status=422)
+        status = found[0].status if found and body is not None else 422
+        return await _start_page(request, user, ctx.routes, form, status=status)
     try:
         transfer, _ = await transfers.start_transfer(session, user.principal, ctx, body)
     except DomainError as exc:
@@ -170,6 +204,7 @@ async def signposted_instead(
 ) -> Response:
     """The "Signposted instead" button of the same form: its body and reference, if any."""
     form = await submitted(request, START_LABELS)
+    form.context["body"] = _body_name(ctx.routes, form.value("to_org"))
     data = {
         "to_org": form.value("to_org"),
         "sender_reference": _optional(form.value("sender_reference")),
@@ -237,7 +272,7 @@ async def _transfer_page(
                 if overdue or not lines_busy
                 else FailureReason.high_call_volume
             ),
-            "form": form or Form(labels=CALLBACK_LABELS),
+            "form": _callback_form(routes, transfer, form),
             "callback": callback,
             "delivery_labels": DELIVERY_LABELS,
         },
@@ -277,7 +312,7 @@ async def connected(
             ctx.routes,
             ctx.now,
             transfer,
-            form=Form(labels=CALLBACK_LABELS).refused(exc),
+            form=_callback_form(ctx.routes, transfer).refused(exc),
             status=exc.status,
         )
     await session.commit()
@@ -290,6 +325,8 @@ async def send_callback_request(
 ) -> Response:
     """The "Send call back request" button: the transfer fails with the caller's details."""
     form = await submitted(request, CALLBACK_LABELS)
+    reference = _optional(form.value("sender_reference"))
+    permission = permission_to_share(form, ctx.now)
     data = {
         "reason": form.value("reason"),
         "caller": {
@@ -297,14 +334,28 @@ async def send_callback_request(
             "contact_number": form.value("caller.contact_number"),
             "provider": form.value("caller.provider"),
         },
-        "sender_reference": _optional(form.value("sender_reference")),
-        "permission_to_share_at": permission_to_share(form, ctx.now),
+        "sender_reference": reference,
+        "permission_to_share_at": permission,
     }
     transfer = await transfers.get_transfer(session, user.principal, transfer_id, for_update=True)
+    _callback_form(ctx.routes, transfer, form)
     status = 200  # "Permission given now": the stamp is shown, nothing is recorded yet
     if form.value("action") != STAMP_PERMISSION:
         status = 422
         body = form.validate(TransferFail, data)
+        # Every rule at once: the caller's details, the reference and the permission.
+        reason = form.value("reason")
+        # A draft of what was typed, for the service's rules where the model refused a field.
+        fields: dict[str, Any] = {
+            "reason": FailureReason(reason) if reason in set(FailureReason) else None,
+            "sender_reference": reference,
+            "permission_to_share_at": permission,
+        }
+        draft = body or TransferFail.model_construct(**fields)
+        found = transfers.failure_problems(transfer, ctx, draft)
+        form.problems(found)
+        if found and body is not None:
+            status = found[0].status
         if body is not None and not form.errors:
             try:
                 await transfers.fail(session, transfer, user.principal, ctx, body)
@@ -351,13 +402,19 @@ async def submit_feedback(
 ) -> Response:
     form = await submitted(request, FEEDBACK_LABELS)
     references = split_references(form.value("case_references"))
+    occurred_at = date_and_time(form, "occurred_at")
     data = {
         "about_org": form.value("about_org"),
         "case_references": references,
         **{name: form.value(name) for name in FEEDBACK_TEXTS},
-        "occurred_at": date_and_time(form, "occurred_at"),
+        "occurred_at": occurred_at,
     }
     body = form.validate(FeedbackCreate, data)
+    if occurred_at is not None:  # the service's rule, checked with the others
+        try:
+            not_in_future(occurred_at, clock.now(), settings.clock_skew_seconds, "")
+        except DomainError as exc:
+            form.error("occurred_at", exc.code)
     if body is None or form.errors:
         return _feedback_page(request, user, routes, form, status=422)
     try:

@@ -47,6 +47,15 @@ async def _signed_in(request: Request, session: Session) -> WebUser | None:
     return user
 
 
+# Who a page is for, as people say it.
+_ONLY_FOR = {
+    Role.team_leader: "This page is for team leaders. Sign in with a team leader's key, or "
+    "ask your team leader.",
+    Role.agent: "This page is for advisers and team leaders. Sign in with your own key.",
+    Role.admin: "This page is for administrators.",
+}
+
+
 def page_user(role: Role):  # type: ignore[no-untyped-def]
     """A page dependency: the signed-in user with `role` or above, else sign-in or 403."""
 
@@ -55,11 +64,7 @@ def page_user(role: Role):  # type: ignore[no-untyped-def]
         if user is None:
             raise SignInRequired()
         if not user.principal.can(role):
-            raise PageError(
-                403,
-                "You cannot see this page",
-                f"This page is for keys with the {role.value} role.",
-            )
+            raise PageError(403, "You cannot see this page", _ONLY_FOR[role])
         return user
 
     return _dependency
@@ -131,6 +136,12 @@ async def sign_in(
     await sessions.sign_in(request, session, principal.key_id)
     await session.commit()
     return redirect(request, target or visible_to(principal)[0].path)
+
+
+@router.get("/sign-out")
+async def back_from_sign_out(request: Request) -> Response:
+    """Going back to the sign-out address does not sign out: it shows the start page."""
+    return redirect(request, "/")
 
 
 @router.post("/sign-out")

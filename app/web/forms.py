@@ -1,8 +1,9 @@
-"""Forms on the advisers' pages: the values as typed, and each field's error with its code.
+"""Forms on the advisers' pages: the values as typed, and each field's error.
 
 The rules are the API's: a form is turned into the API's request model and handed to the same
 service, and whatever either refuses comes back here as the same stable codes, placed next to
-the field they are about. Only the UK times advisers type are read here.
+the field they are about, each with the plain sentence of `messages.py` (the code itself is
+kept only in an attribute, for support). Only the UK times advisers type are read here.
 """
 
 from dataclasses import dataclass, field
@@ -12,13 +13,13 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from app.core.errors import DOMAIN_FIELD_CODES, DomainError, validation_errors
+from app.core.errors import DomainError
 from app.core.months import LONDON
 from app.web.auth import check_csrf
+from app.web.messages import say
 
 # Form-level errors (not about one field) are filed under this name.
 WHOLE_FORM = ""
-_ENTER_CODES = {"missing", "string_too_short", "blank", "too_short"}
 
 
 @dataclass(frozen=True)
@@ -34,31 +35,44 @@ class Form:
     values: dict[str, str] = field(default_factory=dict)
     errors: dict[str, FieldError] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    # What the sentences may name besides the field: the other body, the wait in seconds.
+    context: dict[str, Any] = field(default_factory=dict)
 
     def value(self, name: str) -> str:
         return self.values.get(name, "").strip()
 
-    def error(self, name: str, code: str, message: str) -> None:
-        self.errors.setdefault(name, FieldError(code, message))
+    def error(self, name: str, code: str, typed: str | None = None, **context: Any) -> None:
+        """File `code` under field `name` (the first error of a field wins), with its sentence."""
+        if name not in self.labels:
+            name = WHOLE_FORM
+        if name in self.errors:
+            return
+        value = self.value(name) if typed is None else typed
+        words = {**self.context, "label": self.labels.get(name), "value": value, **context}
+        if code == "invalid_phone_number":
+            words.setdefault("where", "" if _international(value) else " in the UK")
+        self.errors[name] = FieldError(code, say(code, words))
 
     def refused(self, exc: ValidationError | DomainError) -> "Form":
         """File what the request model or the service refused under the fields it is about."""
         if isinstance(exc, DomainError):
-            name = str(exc.extra.get("field", WHOLE_FORM))
-            self.error(name if name in self.labels else WHOLE_FORM, exc.code, exc.detail)
+            self.error(str(exc.extra.get("field", WHOLE_FORM)), exc.code)
             return self
-        for problem in validation_errors(exc):
+        for problem in exc.errors():
             # "caller.name" is a field of its own; "case_references.0" is one of a list.
-            name = ".".join(p for p in problem["field"].split(".") if not p.isdigit())
-            label = self.labels.get(name, name)
-            code = problem["code"]
-            if code in _ENTER_CODES:
-                message = f"Enter {label}"
-            elif code in DOMAIN_FIELD_CODES:
-                message = f"{label[:1].upper()}{label[1:]} {problem['message']}"
-            else:
-                message = f"{label[:1].upper()}{label[1:]}: {problem['message']}"
-            self.error(name if name in self.labels else WHOLE_FORM, code, message)
+            loc = [str(part) for part in problem.get("loc", ())]
+            name = ".".join(part for part in loc if not part.isdigit())
+            limits = problem.get("ctx") or {}
+            limit = limits.get("max_length")
+            self.error(
+                name, str(problem["type"]), limit=f"{limit:,}" if isinstance(limit, int) else None
+            )
+        return self
+
+    def problems(self, found: list[DomainError]) -> "Form":
+        """File each of a service's problems (all of them, not only the first)."""
+        for exc in found:
+            self.refused(exc)
         return self
 
     def validate(self, model: type[BaseModel], data: dict[str, Any]) -> Any:
@@ -86,9 +100,7 @@ def time_today(form: Form, name: str, now: datetime, error_as: str = "") -> date
     try:
         moment = time.fromisoformat(text)
     except ValueError:
-        form.error(
-            error_as or name, "invalid_time", "Enter the time as hours and minutes, like 14:05"
-        )
+        form.error(error_as or name, "invalid_time")
         return None
     today = now.astimezone(LONDON).date()
     return datetime.combine(today, moment, tzinfo=LONDON)
@@ -104,9 +116,15 @@ def date_and_time(form: Form, name: str) -> datetime | None:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is not None:
-        form.error(name, "invalid_datetime", "Enter a date and time, like 2026-11-10 14:05")
+        form.error(name, "invalid_datetime")
         return None
     return moment.replace(tzinfo=LONDON)
+
+
+def _international(number: str) -> bool:
+    """Typed with a country code other than the UK's (+44 or 0044)."""
+    digits = number.replace(" ", "")
+    return digits.startswith(("+", "00")) and not digits.startswith(("+44", "0044"))
 
 
 PERMISSION_STAMPED = "permission_to_share_at"  # the hidden value the stamp button left
@@ -132,5 +150,5 @@ def permission_to_share(form: Form, now: datetime) -> datetime | None:
         return datetime.fromisoformat(stamped)
     except ValueError:
         form.values[PERMISSION_STAMPED] = ""
-        form.error(PERMISSION_STAMPED, "invalid_time", "Record the permission again")
+        form.error(PERMISSION_STAMPED, "permission_not_readable")
         return None

@@ -17,6 +17,7 @@ from app.core.database import database_unavailable, in_request_session, reconnec
 from app.core.errors import RETRY_AFTER_SECONDS, DomainError
 from app.core.months import LONDON, Month
 from app.web import sessions
+from app.web.messages import say
 
 logger = logging.getLogger("handoff.web")
 
@@ -127,8 +128,17 @@ class PageError(Exception):
         self.detail = detail
 
 
-def error_page(request: Request, status: int, title: str, detail: str) -> Response:
-    return render(request, "error.html", {"title": title, "detail": detail}, status=status)
+def error_page(request: Request, status: int, title: str, detail: str, code: str = "") -> Response:
+    """An error as a page; `code`, if any, only in an attribute, for support."""
+    context = {"title": title, "detail": detail, "code": code}
+    return render(request, "error.html", context, status=status)
+
+
+_HTTP_DETAILS = {
+    404: "Check the address, or go to the start page.",
+    405: "Go back to the page you were on and use its buttons.",
+    413: "What you sent is too long. Go back, shorten it and try again.",
+}
 
 
 _TITLES = {
@@ -157,16 +167,17 @@ class PageRoute(APIRoute):
                 return redirect(request, f"/sign-in?next={quote(target, safe='')}")
             except PageError as exc:
                 return error_page(request, exc.status, exc.title, exc.detail)
-            except DomainError as exc:
+            except DomainError as exc:  # the API's detail is for developers; this is for people
                 title = _TITLES.get(exc.status, "There is a problem")
-                return error_page(request, exc.status, title, exc.detail)
+                return error_page(request, exc.status, title, say(exc.code) + ".", exc.code)
             except RequestValidationError:
                 return error_page(
                     request, 400, _TITLES[400], "Check the address or the form and try again."
                 )
             except HTTPException as exc:
                 title = _TITLES.get(exc.status_code, "There is a problem")
-                return error_page(request, exc.status_code, title, str(exc.detail))
+                detail = _HTTP_DETAILS.get(exc.status_code, "Go back and try again.")
+                return error_page(request, exc.status_code, title, detail)
             except Exception as exc:
                 if database_unavailable(exc):
                     logger.warning("database unavailable: %s", type(exc).__name__)

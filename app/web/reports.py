@@ -6,9 +6,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Query, Request, Response
 from pydantic import ValidationError
 
-from app.core.deps import ClockDep, Routes, Session
+from app.core.deps import ClockDep, Routes, Session, SettingsDep
 from app.core.errors import Conflict
 from app.core.months import Month
+from app.core.settings import Settings
 from app.reports import service
 from app.reports.exports import ReportFormat, attachment
 from app.reports.schemas import MEASURES, PublishRequest
@@ -30,20 +31,28 @@ def _month(text: str) -> Month:
         ) from exc
 
 
+async def _first_month(session: Session, settings: Settings) -> Month | None:
+    """The first month the service has a report for: the setting, else the first record's."""
+    if settings.first_report_month:
+        return Month.parse(settings.first_report_month)
+    return await service.first_month_with_records(session)
+
+
 @router.get("")
 async def list_reports(
     request: Request,
     user: TeamLeaderPage,
     session: Session,
     clock: ClockDep,
+    settings: SettingsDep,
     month: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     if month:  # the "go to a month" form
         return redirect(request, f"/reports/{_month(month)}")
     now = clock.now()
-    # Back twelve months, but not before the service recorded anything: months before it
-    # existed would otherwise all show as overdue.
-    first = await service.first_month_with_records(session)
+    # Back twelve months, but not before the service's first month: months before it existed
+    # would otherwise all show as overdue.
+    first = await _first_month(session, settings)
     months = [Month.containing(now)]
     while len(months) < LISTED_MONTHS and first is not None and months[-1] > first:
         months.append(months[-1].previous())
@@ -67,6 +76,7 @@ async def _report_page(
 ) -> Response:
     now = clock.now()
     report = await service.build_report(session, routes, month, now=now, version=version)
+    first = await _first_month(session, request.app.state.settings)
     trend = await service.trend(session, routes, month)
     scale = chart.shared_scale(trend)
     charts = [
@@ -86,6 +96,8 @@ async def _report_page(
             "charts": charts,
             "series": chart.SERIES,
             "can_publish": service.has_ended(month, now),
+            # Before the service's first month nothing was due: never "overdue".
+            "before_service": not report.versions and (first is None or month < first),
             "next_version": (latest.version + 1) if latest else 1,
             "note": note if note is not None else (latest.fluctuation_note if latest else ""),
             "errors": errors or {},
@@ -127,6 +139,12 @@ async def download(
         session, routes, _month(month), now=clock.now(), version=version
     )
     return with_headers(request, attachment(report, ReportFormat(extension)))
+
+
+@router.get("/{month}/publish")
+async def back_to_report(request: Request, month: str, user: TeamLeaderPage) -> Response:
+    """Going back to the address the publish form posted to: the month's page."""
+    return redirect(request, f"/reports/{_month(month)}")
 
 
 @router.post("/{month}/publish")
