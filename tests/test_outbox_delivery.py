@@ -234,9 +234,7 @@ async def test_a_worker_that_dies_holding_a_claim_loses_it_when_the_lease_expire
     assert delivery["last_error_code"] == "lease_expired"
     async with app.state.sessionmaker() as session:
         # Had the first worker only been slow, its late report changes nothing.
-        assert not await service.mark_sent(
-            session, claimed.id, owner="dead-worker", now=clock.now()
-        )
+        assert not await service.mark_sent(session, claimed.id, now=clock.now())
 
 
 async def test_a_lease_that_expires_on_the_last_attempt_makes_the_message_dead(
@@ -354,14 +352,14 @@ async def test_two_workers_drain_200_messages_concurrently_and_send_each_once(
     assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
 
 
-async def test_a_batch_shares_one_smtp_connection(
+async def test_with_one_connection_a_batch_shares_it(
     client, app, settings: Settings, clock: FixedClock, cqc_agent: Key, smtp_server: SmtpServer
 ) -> None:
     ids = [
         await request_callback(client, cqc_agent, clock, reference=f"CQC-{n}") for n in range(12)
     ]
 
-    smtp = worker(app, smtp_server.settings(settings), batch_size=5)
+    smtp = worker(app, smtp_server.settings(settings, smtp_connections=1), batch_size=5)
 
     # The batch size holds on PostgreSQL too (its claim must not take more than it asks for).
     assert [await smtp.run_once() for _ in range(4)] == [
@@ -376,6 +374,31 @@ async def test_a_batch_shares_one_smtp_connection(
     assert (
         sorted(Counter(r.message["Message-ID"] for r in smtp_server.received).values()) == [1] * 12
     )
+    for callback_id in ids:
+        delivery = await _delivery(client, cqc_agent, callback_id)
+        assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
+
+
+async def test_a_drain_sends_over_as_many_connections_at_once_as_set(
+    client, app, settings: Settings, clock: FixedClock, cqc_agent: Key, smtp_server: SmtpServer
+) -> None:
+    ids = [
+        await request_callback(client, cqc_agent, clock, reference=f"CQC-{n}") for n in range(12)
+    ]
+    # The relay holds each message in DATA until 4 are there together (or 3 s have passed).
+    smtp_server.handler.wait_for_together = 4
+    smtp_server.handler.delay = 3
+
+    outcomes = await worker(
+        app, smtp_server.settings(settings, smtp_connections=4), batch_size=5
+    ).drain()
+
+    assert outcomes == {"sent": 12}
+    assert smtp_server.handler.most_in_dialogue == 4, "four messages in the dialogue at once"
+    # The connections stay open across batches: four for the whole drain.
+    assert len({id(r.connection) for r in smtp_server.received}) == 4
+    received = Counter(r.message["Message-ID"] for r in smtp_server.received)
+    assert received == Counter({r.message_id: 1 for r in await _rows(app)})
     for callback_id in ids:
         delivery = await _delivery(client, cqc_agent, callback_id)
         assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
