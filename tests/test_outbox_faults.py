@@ -139,3 +139,61 @@ async def test_a_relay_slower_than_the_lease_gets_each_email_once_and_every_row_
         delivery = response.json()["delivery"]
         assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
         assert delivery["sent_at"] is not None
+
+
+async def test_a_worker_killed_mid_drain_resends_at_most_what_was_in_the_smtp_dialogue(
+    client: httpx.AsyncClient,
+    app,
+    clock: FixedClock,
+    cqc_agent: Key,
+    database_url: str,
+    tmp_path: Path,
+    workers: list[Workers],
+) -> None:
+    """SIGKILL while four connections are busy: every email arrives, and only the ones that were
+    in the SMTP dialogue when the worker died (at most one per connection) arrive twice, with
+    the same Message-ID. Before the fix every acceptance of the batch so far went again."""
+    connections = 4
+    clock.set(datetime.now(UTC))
+    for n in range(40):
+        await request_callback(client, cqc_agent, clock, reference=f"CQC-{n}")
+    smtp = SmtpServer()
+    smtp.handler.delay = 0.5
+    smtp.start()
+    env = _env(
+        database_url,
+        smtp,
+        HANDOFF_OUTBOX_LEASE_SECONDS="4",
+        HANDOFF_SMTP_CONNECTIONS=str(connections),
+    )
+    killed, second = Workers(env, tmp_path / "killed"), Workers(env, tmp_path / "second")
+    for group in (killed, second):
+        group.log_dir.mkdir()
+        workers.append(group)
+    try:
+        killed.start()
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < deadline:
+            if len(smtp.received) >= 10:
+                break
+            await asyncio.sleep(0.02)
+        assert len(smtp.received) >= 10, killed.logs()
+        killed.processes[0].send_signal(signal.SIGKILL)
+        killed.processes[0].wait()
+        accepted_before_the_kill = len(smtp.received)
+
+        second.start()
+        rows = await _settled(app, second)
+        assert second.stop() == [0], second.logs()
+    finally:
+        smtp.stop()
+
+    received = Counter(r.message["Message-ID"] for r in smtp.received)
+    assert set(received) == {row.message_id for row in rows}, "none lost, none unknown"
+    duplicates = sum(n - 1 for n in received.values())
+    print(
+        f"killed after {accepted_before_the_kill} accepted: {duplicates} sent twice "
+        f"(at most {connections}), {len(rows)} messages"
+    )
+    assert duplicates <= connections
+    assert {r.status for r in rows} == {"sent"}

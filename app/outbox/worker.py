@@ -228,7 +228,8 @@ class _Delivery:
       messages are in the SMTP dialogue, and a message waits milliseconds between its
       rendering and its sending.
     - One sender task per connection takes the next message, checks that its lease still has
-      time, sends it, and records a failure at once or hands an acceptance to the recorder.
+      time, sends it, and records a failure at once or hands an acceptance to the recorder
+      and waits for it to be recorded before its next dialogue.
     - The recorder writes acceptances as they come: one statement for all that are waiting,
       so that no accepted message waits for another message's send.
     - The heartbeat renews the lease of every message held (claimed, outcome not recorded)
@@ -402,6 +403,10 @@ class _Delivery:
                 else:
                     self.accepted.append(send)
                     self.acceptance.set()
+                    # The next dialogue waits for this record (made with the other connections'
+                    # acceptances), so that a worker dying leaves at most one message per
+                    # connection accepted but not recorded.
+                    await asyncio.shield(send.outcome)
 
     async def _record_failure(self, send: _Send, code: str, *, permanent: bool) -> None:
         try:
