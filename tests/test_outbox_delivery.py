@@ -274,6 +274,29 @@ async def test_an_acceptance_recorded_after_the_claim_ran_out_is_still_sent_neve
     assert delivery["sent_at"] == "2026-11-10T10:02:01Z"
 
 
+async def test_a_worker_told_to_stop_finishes_its_dialogue_and_gives_back_the_rest(
+    client, app, settings: Settings, clock: FixedClock, cqc_agent: Key
+) -> None:
+    ids = [await request_callback(client, cqc_agent, clock, reference=f"CQC-{n}") for n in range(3)]
+    relay = HeldByTheRelay()
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker(app, settings, backend=relay).run(stop))
+    await asyncio.wait_for(relay.in_dialogue.wait(), 30)
+
+    stop.set()  # e.g. SIGTERM to `handoff outbox work`
+    relay.accept.set()
+    await asyncio.wait_for(running, 30)
+
+    assert relay.accepted == 1
+    deliveries = [await _delivery(client, cqc_agent, callback_id) for callback_id in ids]
+    assert sorted((d["status"], d["attempts"]) for d in deliveries) == [
+        ("pending", 0),
+        ("pending", 0),
+        ("sent", 1),
+    ], "the two not begun are queued again, their attempt not counted"
+    assert await worker(app, settings).drain() == {"sent": 2}
+
+
 async def test_a_lease_that_expires_on_the_last_attempt_makes_the_message_dead(
     client, app, settings: Settings, clock: FixedClock, cqc_agent: Key
 ) -> None:

@@ -51,6 +51,7 @@ from app.protocol.routes import RouteTable
 logger = logging.getLogger("handoff.outbox")
 
 MAX_BACKOFF_SECONDS = 6 * 3600
+RECORD_TRIES = 5  # a second apart, for a database that is briefly away
 
 
 def backoff_seconds(attempts: int, base: float, rng: random.Random) -> float:
@@ -249,6 +250,7 @@ class _Delivery:
         self.acceptance = asyncio.Event()
         self.closing = False
         self.give_back: list[tuple[service.Claim, asyncio.Future[DeliveryStatus]]] = []
+        self.outcomes: list[asyncio.Future[DeliveryStatus]] = []  # every one handed out
         self.senders: list[asyncio.Task[None]] = []
         self.helpers: list[asyncio.Task[None]] = []
 
@@ -286,6 +288,9 @@ class _Delivery:
                 self._left_to_lease(send.claim, send.outcome)
             for claim, outcome in self.give_back:
                 self._left_to_lease(claim, outcome)
+            for outcome in self.outcomes:  # e.g. a sender that failed unexpectedly
+                if not outcome.done():
+                    outcome.set_result(DeliveryStatus.sending)
 
     async def submit_batch(self) -> list["asyncio.Future[DeliveryStatus]"]:
         """Claim a batch and queue its messages, rendered, for the connections; returns each
@@ -303,6 +308,7 @@ class _Delivery:
             )
         loop = asyncio.get_running_loop()
         outcomes: list[asyncio.Future[DeliveryStatus]] = [loop.create_future() for _ in claims]
+        self.outcomes += outcomes
         if not claims:
             return outcomes
         for claim in claims:
@@ -420,6 +426,7 @@ class _Delivery:
     async def _recorder(self) -> None:
         """Record acceptances as they come, all that are waiting in one statement."""
         worker = self.worker
+        failures = 0
         while True:
             await self.acceptance.wait()
             self.acceptance.clear()
@@ -435,14 +442,19 @@ class _Delivery:
                     )
             except Exception:
                 logger.exception("outbox: recording %d sent messages failed", len(sends))
-                if self.closing:  # no time left: the leases run out, and they go again
+                failures += 1
+                if self.closing or self.stop.is_set() or failures >= RECORD_TRIES:
+                    # Given up: the leases run out, and these go again (same Message-IDs).
                     for send in sends:
                         self._left_to_lease(send.claim, send.outcome)
-                    return
+                    if self.closing and not self.accepted:
+                        return
+                    continue
                 self.accepted[:0] = sends
                 await asyncio.sleep(1)
                 self.acceptance.set()
                 continue
+            failures = 0
             for send in sends:
                 claim = send.claim
                 if claim.id in recorded:
