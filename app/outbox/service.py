@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.callbacks.models import CallbackRequest
@@ -172,11 +172,8 @@ async def mark_all_sent(
     and `sent_at`, and the other worker's outcome, should it come, no longer applies. Only a
     message already recorded as sent is left as it was (its first `sent_at` stands).
 
-    On PostgreSQL the commit does not wait for the disk (`synchronous_commit` off for this
-    transaction alone): a sender waits for this record before its next message, and a record
-    lost in a crash of PostgreSQL itself (the last fraction of a second) only means those
-    messages are sent again, with the same Message-ID, as at-least-once delivery allows."""
-    await _commit_without_waiting_for_the_disk(session)
+    One statement, so `session` may be in autocommit mode (the worker's recorder keeps one
+    such session for a stretch of sending: one round trip per record)."""
     rows = await session.scalars(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids), OutboxMessage.status != DeliveryStatus.sent)
@@ -189,11 +186,6 @@ async def mark_all_sent(
     recorded = set(rows)
     await session.commit()
     return recorded
-
-
-async def _commit_without_waiting_for_the_disk(session: AsyncSession) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 async def extend_leases(

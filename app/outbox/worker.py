@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.audit.service import SYSTEM
@@ -248,6 +248,7 @@ class _Delivery:
         self.renewing = asyncio.Lock()
         self.accepted: list[_Send] = []
         self.acceptance = asyncio.Event()
+        self.recording: AsyncSession | None = None  # the recorder's, in autocommit mode
         self.closing = False
         self.give_back: list[tuple[service.Claim, asyncio.Future[DeliveryStatus]]] = []
         self.outcomes: list[asyncio.Future[DeliveryStatus]] = []  # every one handed out
@@ -424,7 +425,37 @@ class _Delivery:
         self._done(send.claim, send.outcome, status)
 
     async def _recorder(self) -> None:
-        """Record acceptances as they come, all that are waiting in one statement."""
+        """Record acceptances as they come, all that are waiting in one statement, over one
+        session kept for the stretch in autocommit mode (one round trip a record)."""
+        try:
+            await self._record_acceptances()
+        finally:
+            await self._close_recording_session()
+
+    async def _recording_session(self) -> AsyncSession:
+        """A session bound to one connection of its own in autocommit mode, so that neither a
+        commit nor the pool's check-out costs a round trip of its own."""
+        if self.recording is None:
+            engine = self.worker.sessionmaker().bind
+            assert isinstance(engine, AsyncEngine)
+            connection = await engine.connect()
+            try:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+            except BaseException:
+                await connection.close()
+                raise
+            self.recording = self.worker.sessionmaker(bind=connection)
+        return self.recording
+
+    async def _close_recording_session(self) -> None:
+        session, self.recording = self.recording, None
+        if session is not None:
+            connection = session.bind
+            await session.close()
+            if isinstance(connection, AsyncConnection):
+                await connection.close()
+
+    async def _record_acceptances(self) -> None:
         worker = self.worker
         failures = 0
         while True:
@@ -436,12 +467,13 @@ class _Delivery:
                 continue
             sends, self.accepted = self.accepted, []
             try:
-                async with worker.sessionmaker() as session:
-                    recorded = await service.mark_all_sent(
-                        session, [s.claim.id for s in sends], now=worker.clock.now()
-                    )
+                session = await self._recording_session()
+                recorded = await service.mark_all_sent(
+                    session, [s.claim.id for s in sends], now=worker.clock.now()
+                )
             except Exception:
                 logger.exception("outbox: recording %d sent messages failed", len(sends))
+                await self._close_recording_session()  # a new connection for the next try
                 failures += 1
                 if self.closing or self.stop.is_set() or failures >= RECORD_TRIES:
                     # Given up: the leases run out, and these go again (same Message-IDs).
