@@ -385,6 +385,8 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, SQLAlchemyError):
         return f"the database layer failed ({type(exc).__name__})"
     if isinstance(exc, OSError):
+        if isinstance(exc.__cause__, OSError):  # DatabaseUnreachable wraps the driver's error
+            exc = exc.__cause__
         # Connecting failed (refused, unknown host, timeout): the OS's words name the address.
         return f"could not connect ({type(exc).__name__}: {exc.strerror or 'no detail'})"
     return f"unexpected failure ({type(exc).__name__})"

@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-repeats", type=int, default=Config.report_repeats)
     parser.add_argument("--outbox-messages", type=int, default=Config.outbox_messages)
     parser.add_argument("--outbox-warmup", type=int, default=Config.outbox_warmup)
+    parser.add_argument(
+        "--outbox-connections",
+        type=int,
+        default=Config.outbox_connections,
+        help="SMTP connections of the drain and of the second bare loop",
+    )
     args = parser.parse_args(argv)
 
     config = Config(
@@ -86,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         report_repeats=args.report_repeats,
         outbox_messages=args.outbox_messages,
         outbox_warmup=args.outbox_warmup,
+        outbox_connections=args.outbox_connections,
     )
     names = list(BENCHMARKS) if args.benchmark == "all" else [args.benchmark]
     started = datetime.now(UTC)

@@ -42,6 +42,7 @@ class Config:
     report_repeats: int = 15  # timed reports at each size; the median is reported
     outbox_messages: int = 5000  # call back emails drained per run
     outbox_warmup: int = 200  # emails drained (and sent by the baseline) before the runs
+    outbox_connections: int = 4  # HANDOFF_SMTP_CONNECTIONS for the drain, and the N-connection loop
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """A real SMTP server for the outbox tests (aiosmtpd on a free local port), and small builders."""
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import uuid
@@ -55,6 +56,12 @@ class _Handler:
     refuse_with: str | None = None  # an SMTP reply to every RCPT, e.g. "450 try later"
     refuse_only: str | None = None  # ... or only to RCPTs to this address
     hang_up: bool = False  # close the connection once each message is accepted
+    delay: float = 0.0  # seconds the server takes over each message's DATA, as a slow relay
+    # Hold each message in DATA until this many are there at once (or `delay` has passed).
+    wait_for_together: int = 0
+    in_dialogue: int = 0  # messages in DATA right now ...
+    most_in_dialogue: int = 0  # ... and the most there ever were at once
+    _together: asyncio.Condition | None = None
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -65,6 +72,26 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.in_dialogue += 1
+        self.most_in_dialogue = max(self.most_in_dialogue, self.in_dialogue)
+        try:
+            if self.wait_for_together:
+                if self._together is None:  # made in the server's own event loop
+                    self._together = asyncio.Condition()
+                async with self._together:
+                    self._together.notify_all()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._together.wait_for(
+                                lambda: self.most_in_dialogue >= self.wait_for_together
+                            ),
+                            self.delay or 30,
+                        )
+            elif self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.in_dialogue -= 1
+        # Received once accepted: the reply below is the relay taking responsibility for it.
         self.received.append(
             Received(
                 envelope.mail_from,

@@ -114,11 +114,12 @@ async def test_call_back_requests_and_feedback_arrive_at_a_real_smtp_server(
     }
 
 
+@pytest.mark.parametrize("connections", [1, 4])
 async def test_mail_server_down_for_the_first_drain_loses_nothing_and_sends_each_once(
-    client, app, settings: Settings, clock: FixedClock, cqc_agent: Key
+    client, app, settings: Settings, clock: FixedClock, cqc_agent: Key, connections: int
 ) -> None:
     server = SmtpServer()  # its port is chosen, but nothing listens there yet
-    smtp = server.settings(settings, smtp_timeout_seconds=2)
+    smtp = server.settings(settings, smtp_timeout_seconds=2, smtp_connections=connections)
     ids = [await request_callback(client, cqc_agent, clock, reference=f"CQC-{n}") for n in range(5)]
 
     assert await worker(app, smtp).drain() == {"retrying": 5}
@@ -234,9 +235,66 @@ async def test_a_worker_that_dies_holding_a_claim_loses_it_when_the_lease_expire
     assert delivery["last_error_code"] == "lease_expired"
     async with app.state.sessionmaker() as session:
         # Had the first worker only been slow, its late report changes nothing.
-        assert not await service.mark_sent(
-            session, claimed.id, owner="dead-worker", now=clock.now()
-        )
+        assert not await service.mark_sent(session, claimed.id, now=clock.now())
+
+
+class HeldByTheRelay:
+    """A backend whose relay accepts each message only when the test says so."""
+
+    def __init__(self) -> None:
+        self.in_dialogue = asyncio.Event()
+        self.accept = asyncio.Event()
+        self.accepted = 0
+
+    async def send(self, message, *, sender: str, recipient: str) -> None:  # type: ignore[no-untyped-def]
+        self.in_dialogue.set()
+        await self.accept.wait()
+        self.accepted += 1
+
+
+async def test_an_acceptance_recorded_after_the_claim_ran_out_is_still_sent_never_dead(
+    client, app, settings: Settings, clock: FixedClock, cqc_agent: Key
+) -> None:
+    callback_id = await request_callback(client, cqc_agent, clock)
+    last_try = settings.model_copy(update={"outbox_max_attempts": 1})
+    relay = HeldByTheRelay()
+    slow = asyncio.create_task(worker(app, last_try, backend=relay, owner="slow").drain())
+    await asyncio.wait_for(relay.in_dialogue.wait(), 30)
+
+    # Its lease runs out mid-dialogue (no renewal came); on its last attempt it goes dead.
+    clock.advance(121)
+    assert await worker(app, last_try, owner="other").drain() == {}
+    assert (await _delivery(client, cqc_agent, callback_id))["status"] == "dead"
+
+    relay.accept.set()  # the relay accepts it after all
+    assert await asyncio.wait_for(slow, 30) == {"sent": 1}
+    assert relay.accepted == 1
+    delivery = await _delivery(client, cqc_agent, callback_id)
+    assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
+    assert delivery["sent_at"] == "2026-11-10T10:02:01Z"
+
+
+async def test_a_worker_told_to_stop_finishes_its_dialogue_and_gives_back_the_rest(
+    client, app, settings: Settings, clock: FixedClock, cqc_agent: Key
+) -> None:
+    ids = [await request_callback(client, cqc_agent, clock, reference=f"CQC-{n}") for n in range(3)]
+    relay = HeldByTheRelay()
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker(app, settings, backend=relay).run(stop))
+    await asyncio.wait_for(relay.in_dialogue.wait(), 30)
+
+    stop.set()  # e.g. SIGTERM to `handoff outbox work`
+    relay.accept.set()
+    await asyncio.wait_for(running, 30)
+
+    assert relay.accepted == 1
+    deliveries = [await _delivery(client, cqc_agent, callback_id) for callback_id in ids]
+    assert sorted((d["status"], d["attempts"]) for d in deliveries) == [
+        ("pending", 0),
+        ("pending", 0),
+        ("sent", 1),
+    ], "the two not begun are queued again, their attempt not counted"
+    assert await worker(app, settings).drain() == {"sent": 2}
 
 
 async def test_a_lease_that_expires_on_the_last_attempt_makes_the_message_dead(
@@ -354,14 +412,14 @@ async def test_two_workers_drain_200_messages_concurrently_and_send_each_once(
     assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
 
 
-async def test_a_batch_shares_one_smtp_connection(
+async def test_with_one_connection_a_batch_shares_it(
     client, app, settings: Settings, clock: FixedClock, cqc_agent: Key, smtp_server: SmtpServer
 ) -> None:
     ids = [
         await request_callback(client, cqc_agent, clock, reference=f"CQC-{n}") for n in range(12)
     ]
 
-    smtp = worker(app, smtp_server.settings(settings), batch_size=5)
+    smtp = worker(app, smtp_server.settings(settings, smtp_connections=1), batch_size=5)
 
     # The batch size holds on PostgreSQL too (its claim must not take more than it asks for).
     assert [await smtp.run_once() for _ in range(4)] == [
@@ -376,6 +434,31 @@ async def test_a_batch_shares_one_smtp_connection(
     assert (
         sorted(Counter(r.message["Message-ID"] for r in smtp_server.received).values()) == [1] * 12
     )
+    for callback_id in ids:
+        delivery = await _delivery(client, cqc_agent, callback_id)
+        assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
+
+
+async def test_a_drain_sends_over_as_many_connections_at_once_as_set(
+    client, app, settings: Settings, clock: FixedClock, cqc_agent: Key, smtp_server: SmtpServer
+) -> None:
+    ids = [
+        await request_callback(client, cqc_agent, clock, reference=f"CQC-{n}") for n in range(12)
+    ]
+    # The relay holds each message in DATA until 4 are there together (or 3 s have passed).
+    smtp_server.handler.wait_for_together = 4
+    smtp_server.handler.delay = 3
+
+    outcomes = await worker(
+        app, smtp_server.settings(settings, smtp_connections=4), batch_size=5
+    ).drain()
+
+    assert outcomes == {"sent": 12}
+    assert smtp_server.handler.most_in_dialogue == 4, "four messages in the dialogue at once"
+    # The connections stay open across batches: four for the whole drain.
+    assert len({id(r.connection) for r in smtp_server.received}) == 4
+    received = Counter(r.message["Message-ID"] for r in smtp_server.received)
+    assert received == Counter({r.message_id: 1 for r in await _rows(app)})
     for callback_id in ids:
         delivery = await _delivery(client, cqc_agent, callback_id)
         assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
@@ -576,7 +659,7 @@ async def test_operators_list_retry_and_drain_from_the_command_line(
     assert (code, output.strip()) == (0, "nothing due")
 
 
-async def test_outbox_drain_exits_1_when_a_message_is_left_unsent(
+async def test_outbox_drain_exits_1_while_a_message_is_still_unsent(
     client, settings: Settings, clock: FixedClock, cqc_agent: Key, database_url: str
 ) -> None:
     clock.set(datetime.now(UTC))
@@ -589,8 +672,13 @@ async def test_outbox_drain_exits_1_when_a_message_is_left_unsent(
     }
 
     code, output = await _handoff("outbox", "drain", env=env)
+    assert (code, output.splitlines()) == (1, ["1 retrying", "still unsent: 1 retrying"])
 
-    assert (code, output.strip()) == (1, "1 retrying")
+    # Nothing is due until its retry time, but it is still unsent: the help's exit 1 holds.
+    code, output = await _handoff("outbox", "drain", env=env)
+    assert (code, output.splitlines()) == (1, ["nothing due", "still unsent: 1 retrying"])
+    code, output = await _handoff("outbox", "drain", "--help", env=env)
+    assert code == 0 and "1 if any message is still" in " ".join(output.split())
 
 
 async def test_outbox_work_delivers_until_it_is_told_to_stop(

@@ -53,11 +53,25 @@ class Settings(BaseSettings):
         "the system's store when unset.",
     )
     smtp_timeout_seconds: float = Field(default=10.0, description="SMTP timeout.")
+    smtp_connections: int = Field(
+        default=4,
+        ge=1,
+        le=50,
+        description="SMTP connections each outbox worker sends over at once (each worker "
+        "process: `serve`'s workers and every `handoff outbox work`). Check how many "
+        "connections the relay accepts from one client.",
+    )
     outbox_worker_enabled: bool = Field(
         default=True, description="Run the outbox worker inside the web process."
     )
     outbox_poll_seconds: float = Field(default=2.0, description="Outbox poll interval.")
-    outbox_lease_seconds: int = Field(default=120, description="How long a claim lasts.")
+    outbox_lease_seconds: int = Field(
+        default=120,
+        ge=1,
+        description="How long a worker's claim on a message lasts unless renewed; a live "
+        "worker renews it every quarter of this while it holds the message, so it only runs "
+        "out when the worker has died or lost the database. Then another worker sends it.",
+    )
     outbox_max_attempts: int = Field(default=8, description="Attempts before a message is dead.")
     outbox_backoff_base_seconds: float = Field(
         default=30.0, description="First retry delay; doubles each attempt, with jitter."

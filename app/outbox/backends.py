@@ -79,7 +79,7 @@ def _reply_error(code: int, message: str) -> DeliveryError:
 
 class SmtpBackend:
     """aiosmtplib: STARTTLS or implicit TLS, optional login. `send` opens a connection for its one
-    message; `one_connection(backend)` gives a sender that reuses one for a batch."""
+    message; `one_connection(backend)` gives a sender that reuses one for many."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -108,7 +108,7 @@ class SmtpBackend:
 
 
 class SmtpConnection:
-    """Sends a batch of messages over one SMTP connection, opened at the first send.
+    """Sends messages one after another over one SMTP connection, opened at the first send.
 
     Any failure closes the connection, so the next message starts on a new one and each
     message's outcome is what it would have been on a connection of its own. A connection
@@ -152,16 +152,25 @@ class SmtpConnection:
 
 @contextlib.asynccontextmanager
 async def one_connection(backend: EmailBackend) -> AsyncIterator[EmailBackend]:
-    """A sender for one batch: over SMTP it reuses one connection (QUIT at the end); other
-    backends have no connection to keep and are used as they are."""
+    """A sender that keeps its connection: over SMTP it reuses one (QUIT at the end, or just
+    closed when the sending was cancelled); other backends have no connection to keep and are
+    used as they are."""
     if not isinstance(backend, SmtpBackend):
         yield backend
         return
     connection = SmtpConnection(backend)
     try:
         yield connection
-    finally:
-        await connection.quit()
+    except BaseException:
+        connection.close()
+        raise
+    await connection.quit()
+
+
+def connections_for(backend: EmailBackend, settings: Settings) -> int:
+    """How many messages a worker hands to `backend` at once: `smtp_connections` over SMTP,
+    one at a time to the others (files and the console gain nothing from more)."""
+    return settings.smtp_connections if isinstance(backend, SmtpBackend) else 1
 
 
 @contextlib.contextmanager

@@ -55,16 +55,22 @@ def outbox_work() -> None:
 
 @outbox_cli.command("drain")
 def outbox_drain() -> None:
-    """Try every message that is due now once, report, and exit (1 if any is still unsent)."""
+    """Try every message that is due now once, report, and exit: 1 if any message is still
+    unsent afterwards (retrying, pending or being sent) or this drain found one dead, else 0."""
 
-    async def run() -> dict[DeliveryStatus, int]:
+    async def run() -> tuple[dict[DeliveryStatus, int], dict[DeliveryStatus, int]]:
         async with _engine() as engine:
-            return dict(await _worker(engine).drain())
+            outcomes = dict(await _worker(engine).drain())
+            async with make_sessionmaker(engine)() as session:
+                return outcomes, await service.unsent(session)
 
-    outcomes = asyncio.run(run())
+    outcomes, unsent = asyncio.run(run())
     summary = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "nothing due"
     typer.echo(summary)
-    if any(status != "sent" for status in outcomes):
+    if unsent:
+        waiting = ", ".join(f"{n} {status}" for status, n in sorted(unsent.items()))
+        typer.echo(f"still unsent: {waiting}")
+    if unsent or any(status != DeliveryStatus.sent for status in outcomes):
         raise typer.Exit(1)
 
 

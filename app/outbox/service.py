@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.callbacks.models import CallbackRequest
@@ -158,19 +158,25 @@ def _held_by(ids: list[uuid.UUID], owner: str) -> tuple[ColumnElement[bool], ...
     )
 
 
-async def mark_sent(
-    session: AsyncSession, outbox_id: uuid.UUID, *, owner: str, now: datetime
-) -> bool:
-    return outbox_id in await mark_all_sent(session, [outbox_id], owner=owner, now=now)
+async def mark_sent(session: AsyncSession, outbox_id: uuid.UUID, *, now: datetime) -> bool:
+    return outbox_id in await mark_all_sent(session, [outbox_id], now=now)
 
 
 async def mark_all_sent(
-    session: AsyncSession, ids: list[uuid.UUID], *, owner: str, now: datetime
+    session: AsyncSession, ids: list[uuid.UUID], *, now: datetime
 ) -> set[uuid.UUID]:
-    """Record messages as sent, in one statement; returns those whose claim `owner` still held."""
+    """Record messages the relay accepted as sent, in one statement; returns those it changed.
+
+    The relay's acceptance is a fact whoever holds the claim now: a late record (the lease
+    ran out and the message was taken over, retried or even made `dead`) still records `sent`
+    and `sent_at`, and the other worker's outcome, should it come, no longer applies. Only a
+    message already recorded as sent is left as it was (its first `sent_at` stands).
+
+    One statement, so `session` may be in autocommit mode (the worker's recorder keeps one
+    such session for a stretch of sending: one round trip per record)."""
     rows = await session.scalars(
         update(OutboxMessage)
-        .where(*_held_by(ids, owner))
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.status != DeliveryStatus.sent)
         .values(
             status=DeliveryStatus.sent.value, sent_at=now, lease_owner=None, lease_expires_at=None
         )
@@ -180,6 +186,58 @@ async def mark_all_sent(
     recorded = set(rows)
     await session.commit()
     return recorded
+
+
+async def extend_leases(
+    session: AsyncSession, ids: list[uuid.UUID], *, owner: str, now: datetime, lease_seconds: int
+) -> tuple[set[uuid.UUID], datetime]:
+    """Renew `owner`'s claims on `ids` to `now + lease_seconds`, in one statement; returns the
+    ids it still held (a claim that ran out may have been taken over) and the new expiry."""
+    expires_at = now + timedelta(seconds=lease_seconds)
+    rows = await session.scalars(
+        update(OutboxMessage)
+        .where(*_held_by(ids, owner))
+        .values(lease_expires_at=expires_at)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    held = set(rows)
+    await session.commit()
+    return held, expires_at
+
+
+async def release(session: AsyncSession, ids: list[uuid.UUID], *, owner: str) -> int:
+    """Give back claims `owner` will not try (it is stopping): each message is as it was before
+    the claim, due as before, and the attempt it was claimed for is not counted."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(*_held_by(ids, owner))
+        .values(
+            status=case(
+                (OutboxMessage.attempts <= 1, DeliveryStatus.pending.value),
+                else_=DeliveryStatus.retrying.value,
+            ),
+            attempts=OutboxMessage.attempts - 1,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+UNSENT = (DeliveryStatus.pending, DeliveryStatus.sending, DeliveryStatus.retrying)
+
+
+async def unsent(session: AsyncSession) -> dict[DeliveryStatus, int]:
+    """How many messages wait to be sent, by state (`pending`, `sending`, `retrying`)."""
+    rows = await session.execute(
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.status.in_(UNSENT))
+        .group_by(OutboxMessage.status)
+    )
+    return {DeliveryStatus(status): n for status, n in rows}
 
 
 async def mark_failed(

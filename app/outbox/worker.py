@@ -1,13 +1,16 @@
-"""The outbox worker: claims due messages, renders them as of now, hands them to the backend,
-and records the outcome.
+"""The outbox worker: claims due messages, renders them as of now, hands them to the backend
+over up to `smtp_connections` SMTP connections at once, and records each outcome as it happens.
 
-It takes ids and opens its own short sessions (claim a batch; read the batch's records; record
-outcomes), never a request's, and holds no transaction open while talking to the mail server.
-Over SMTP a batch's messages share one connection. A failed attempt is recorded at once; the
-batch's sent messages are recorded together when its sending ends. Delivery is at least once:
-a worker that dies after sending but before recording (at most one batch) leaves claims that
-expire, and those messages are sent again with the same Message-ID, which lets the receiver
-spot the duplicate."""
+It takes ids and opens its own short sessions (claim a batch; read the batch's records; renew
+its leases; record outcomes), never a request's, and holds no transaction open while talking to
+the mail server. A live worker never lets a claim run out: it renews the lease of every message
+it holds while it holds it, and sends nothing whose lease it could not renew. Each acceptance by
+the relay is recorded as soon as it comes, several in one statement when they come together, and
+an acceptance recorded late (the lease ran out) is still recorded as sent, never as a failure.
+Delivery is at least once: a worker that dies leaves claims that expire, and of those only the
+messages that were in the SMTP dialogue when it died (one per connection) can have reached the
+relay; they are sent again with the same Message-ID, which lets the receiver spot the
+duplicate."""
 
 import asyncio
 import contextlib
@@ -23,7 +26,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.audit.service import SYSTEM
@@ -34,7 +37,13 @@ from app.core.clock import Clock
 from app.core.settings import Settings
 from app.feedback.models import Feedback
 from app.outbox import service
-from app.outbox.backends import DeliveryError, EmailBackend, make_backend, one_connection
+from app.outbox.backends import (
+    DeliveryError,
+    EmailBackend,
+    connections_for,
+    make_backend,
+    one_connection,
+)
 from app.outbox.models import DeliveryStatus, OutboxMessage
 from app.outbox.rendering import CannotRender, Renderer
 from app.protocol.routes import RouteTable
@@ -42,6 +51,7 @@ from app.protocol.routes import RouteTable
 logger = logging.getLogger("handoff.outbox")
 
 MAX_BACKOFF_SECONDS = 6 * 3600
+RECORD_TRIES = 5  # a second apart, for a database that is briefly away
 
 
 def backoff_seconds(attempts: int, base: float, rng: random.Random) -> float:
@@ -109,46 +119,28 @@ class OutboxWorker:
     async def run_once(self) -> list[DeliveryStatus]:
         """Claim one batch of due messages and try each once; returns what became of each.
 
-        The batch's records are read in one session, and over SMTP its messages share one
-        connection; each message is still rendered just before it is sent. A failure is
-        recorded at once; the batch's sent messages together when its sending ends."""
-        async with self.sessionmaker() as session:
-            claims = await service.claim(
-                session,
-                owner=self.owner,
-                now=self.clock.now(),
-                lease_seconds=self.settings.outbox_lease_seconds,
-                max_attempts=self.settings.outbox_max_attempts,
-                limit=self.batch_size,
-            )
-        if not claims:
-            return []
-        try:
-            records = await self._read([c.id for c in claims])
-        except Exception:
-            logger.exception("outbox: reading a batch of %d failed", len(claims))
-            return [await self._failed(c, "render_failed", permanent=False) for c in claims]
-        outcomes: list[DeliveryStatus] = []
-        sent: list[service.Claim] = []
-        try:
-            async with one_connection(self.backend) as backend:
-                for claim in claims:
-                    outcomes.append(await self._attempt(claim, records, backend))
-                    if outcomes[-1] is DeliveryStatus.sent:
-                        sent.append(claim)
-        finally:
-            await self._record_sent(sent)
-        return outcomes
+        The batch's records are read in one session; each message is rendered just before it
+        is queued for one of the connections, and each outcome is recorded as it comes."""
+        async with _Delivery(self) as delivery:
+            outcomes = await delivery.submit_batch()
+        return [outcome.result() for outcome in outcomes]
 
     async def drain(self) -> Counter[DeliveryStatus]:
-        """Try every message that is due now, once each, then return (the operators' one-shot)."""
-        outcomes: Counter[DeliveryStatus] = Counter()
-        while batch := await self.run_once():
-            outcomes.update(batch)
-        return outcomes
+        """Try every message that is due now, once each, then return (the operators' one-shot).
+
+        The connections stay open across batches, and the next batch is claimed while the last
+        messages of the one before are still being sent."""
+        outcomes: list[asyncio.Future[DeliveryStatus]] = []
+        async with _Delivery(self) as delivery:
+            while batch := await delivery.submit_batch():
+                outcomes += batch
+        return Counter(outcome.result() for outcome in outcomes)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until `stop` is set. A failing database or mail server never ends the loop."""
+        """Poll until `stop` is set. A failing database or mail server never ends the loop.
+
+        Once `stop` is set, the messages being sent finish, and those claimed but not yet
+        begun are given back (not counted as attempts) for another worker to send."""
         logger.info("outbox worker %s started", self.owner)
         while not stop.is_set():
             try:
@@ -156,13 +148,16 @@ class OutboxWorker:
             except Exception:  # a failed purge must not hold up the emails; tried next interval
                 logger.exception("outbox worker %s: the purge failed", self.owner)
             try:
-                batch = await self.run_once()
+                async with _Delivery(self, stop) as delivery:
+                    # Full batches follow each other at once; a short one means the queue is
+                    # empty for now, and the connections are closed until the next poll.
+                    while not stop.is_set():
+                        if len(await delivery.submit_batch()) < self.batch_size:
+                            break
             except Exception:
                 logger.exception("outbox worker %s: a round failed", self.owner)
-                batch = []
-            if len(batch) < self.batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.settings.outbox_poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.outbox_poll_seconds)
         logger.info("outbox worker %s stopped", self.owner)
 
     async def _read(self, ids: list[uuid.UUID]) -> "_Records":
@@ -199,50 +194,8 @@ class OutboxWorker:
                 return email, to
         raise CannotRender("record_missing", f"Nothing to render for {message.kind} {outbox_id}.")
 
-    async def _attempt(
-        self, claim: service.Claim, records: "_Records", backend: EmailBackend
-    ) -> DeliveryStatus:
-        """Render and send one message; a failure is recorded at once, a success by the caller
-        (`sent` here means handed to the backend, to be recorded with the batch's others)."""
-        try:
-            email, recipient = self._render(claim.id, records)
-        except CannotRender as exc:
-            logger.warning("outbox %s cannot be rendered: %s", claim.id, exc.code)
-            return await self._failed(claim, exc.code, permanent=True)
-        except Exception:
-            # e.g. a template an operator broke: retried, and dead once attempts run out.
-            logger.exception("outbox %s: rendering failed", claim.id)
-            return await self._failed(claim, "render_failed", permanent=False)
-        # No session is open: nothing is held while the mail server takes its time.
-        try:
-            await backend.send(email, sender=self.settings.email_from, recipient=recipient)
-        except DeliveryError as exc:
-            logger.warning(
-                "outbox %s attempt %d failed: %s %s", claim.id, claim.attempts, exc.code, exc
-            )
-            return await self._failed(claim, exc.code, permanent=exc.permanent)
-        except Exception:
-            logger.exception("outbox %s attempt %d failed unexpectedly", claim.id, claim.attempts)
-            return await self._failed(claim, "unexpected_error", permanent=False)
-        return DeliveryStatus.sent
-
-    async def _record_sent(self, claims: list[service.Claim]) -> None:
-        """Record a batch's sent messages together, once its sending is over."""
-        if not claims:
-            return
-        async with self.sessionmaker() as session:
-            recorded = await service.mark_all_sent(
-                session, [c.id for c in claims], owner=self.owner, now=self.clock.now()
-            )
-        for claim in claims:
-            if claim.id not in recorded:
-                logger.warning(
-                    "outbox %s sent, but its claim had passed to another worker", claim.id
-                )
-            logger.info("outbox %s sent (attempt %d)", claim.id, claim.attempts)
-            metrics.record_delivery("sent")
-
     async def _failed(self, claim: service.Claim, code: str, *, permanent: bool) -> DeliveryStatus:
+        """Record a failed attempt at once: `retrying` after a backoff, or `dead`."""
         now = self.clock.now()
         retry_at: datetime | None = None
         if not permanent and claim.attempts < self.settings.outbox_max_attempts:
@@ -256,3 +209,345 @@ class OutboxWorker:
             )
         metrics.record_delivery("dead" if retry_at is None else "retry")
         return DeliveryStatus.dead if retry_at is None else DeliveryStatus.retrying
+
+
+@dataclass
+class _Send:
+    """A rendered message waiting for, or in, a connection's SMTP dialogue."""
+
+    claim: service.Claim
+    email: EmailMessage
+    recipient: str
+    outcome: "asyncio.Future[DeliveryStatus]"
+
+
+class _Delivery:
+    """One stretch of sending, for `run_once`, `drain` or a busy spell of `run`.
+
+    - The caller's task claims batches and renders each message just before it is queued;
+      at most one message per connection waits rendered, so rendering goes on while earlier
+      messages are in the SMTP dialogue, and a message waits milliseconds between its
+      rendering and its sending.
+    - One sender task per connection takes the next message, checks that its lease still has
+      time, sends it, and records a failure at once or hands an acceptance to the recorder
+      and waits for it to be recorded before its next dialogue.
+    - The recorder writes acceptances as they come: one statement for all that are waiting,
+      so that no accepted message waits for another message's send.
+    - The heartbeat renews the lease of every message held (claimed, outcome not recorded)
+      every quarter lease, in one statement.
+    """
+
+    def __init__(self, worker: OutboxWorker, stop: asyncio.Event | None = None) -> None:
+        self.worker = worker
+        self.stop = stop or asyncio.Event()
+        self.lease = worker.settings.outbox_lease_seconds
+        self.connections = connections_for(worker.backend, worker.settings)
+        self.ready: asyncio.Queue[_Send | None] = asyncio.Queue()
+        self.room = asyncio.Semaphore(self.connections)  # rendered messages allowed to wait
+        self.expires: dict[uuid.UUID, datetime] = {}  # the claims held, to their lease's end
+        self.renewing = asyncio.Lock()
+        self.accepted: list[_Send] = []
+        self.acceptance = asyncio.Event()
+        self.recording: AsyncSession | None = None  # the recorder's, in autocommit mode
+        self.closing = False
+        self.give_back: list[tuple[service.Claim, asyncio.Future[DeliveryStatus]]] = []
+        self.outcomes: list[asyncio.Future[DeliveryStatus]] = []  # every one handed out
+        self.senders: list[asyncio.Task[None]] = []
+        self.helpers: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> "_Delivery":
+        self.senders = [
+            asyncio.create_task(self._sender(), name=f"outbox-send-{n}")
+            for n in range(self.connections)
+        ]
+        self.helpers = [
+            asyncio.create_task(self._recorder(), name="outbox-record"),
+            asyncio.create_task(self._heartbeat(), name="outbox-lease"),
+        ]
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        tasks = [*self.senders, *self.helpers]
+        try:
+            if exc_type is None or issubclass(exc_type, Exception):
+                # What is queued is sent (or given back when stopping), then recorded.
+                for _ in self.senders:
+                    self.ready.put_nowait(None)
+                await asyncio.gather(*self.senders)
+                self.closing = True
+                self.acceptance.set()
+                await self.helpers[0]
+                await self._give_back()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for _ in range(self.ready.qsize()):
+                if (send := self.ready.get_nowait()) is not None:
+                    self._left_to_lease(send.claim, send.outcome)
+            for send in self.accepted:
+                self._left_to_lease(send.claim, send.outcome)
+            for claim, outcome in self.give_back:
+                self._left_to_lease(claim, outcome)
+            for outcome in self.outcomes:  # e.g. a sender that failed unexpectedly
+                if not outcome.done():
+                    outcome.set_result(DeliveryStatus.sending)
+
+    async def submit_batch(self) -> list["asyncio.Future[DeliveryStatus]"]:
+        """Claim a batch and queue its messages, rendered, for the connections; returns each
+        message's outcome to come (empty when nothing was due)."""
+        worker = self.worker
+        now = worker.clock.now()
+        async with worker.sessionmaker() as session:
+            claims = await service.claim(
+                session,
+                owner=worker.owner,
+                now=now,
+                lease_seconds=self.lease,
+                max_attempts=worker.settings.outbox_max_attempts,
+                limit=worker.batch_size,
+            )
+        loop = asyncio.get_running_loop()
+        outcomes: list[asyncio.Future[DeliveryStatus]] = [loop.create_future() for _ in claims]
+        self.outcomes += outcomes
+        if not claims:
+            return outcomes
+        for claim in claims:
+            self.expires[claim.id] = now + timedelta(seconds=self.lease)
+        try:
+            records = await worker._read([c.id for c in claims])
+        except Exception:
+            logger.exception("outbox: reading a batch of %d failed", len(claims))
+            for claim, outcome in zip(claims, outcomes, strict=True):
+                status = await worker._failed(claim, "render_failed", permanent=False)
+                self._done(claim, outcome, status)
+            return outcomes
+        for claim, outcome in zip(claims, outcomes, strict=True):
+            if self.stop.is_set():
+                self.give_back.append((claim, outcome))
+                continue
+            await self.room.acquire()
+            try:
+                email, recipient = worker._render(claim.id, records)
+            except CannotRender as exc:
+                self.room.release()
+                logger.warning("outbox %s cannot be rendered: %s", claim.id, exc.code)
+                self._done(claim, outcome, await worker._failed(claim, exc.code, permanent=True))
+                continue
+            except Exception:
+                self.room.release()
+                # e.g. a template an operator broke: retried, and dead once attempts run out.
+                logger.exception("outbox %s: rendering failed", claim.id)
+                status = await worker._failed(claim, "render_failed", permanent=False)
+                self._done(claim, outcome, status)
+                continue
+            self.ready.put_nowait(_Send(claim, email, recipient, outcome))
+        return outcomes
+
+    def _done(
+        self,
+        claim: service.Claim,
+        outcome: "asyncio.Future[DeliveryStatus]",
+        status: DeliveryStatus,
+    ) -> None:
+        self.expires.pop(claim.id, None)
+        if not outcome.done():
+            outcome.set_result(status)
+
+    def _left_to_lease(
+        self, claim: service.Claim, outcome: "asyncio.Future[DeliveryStatus]"
+    ) -> None:
+        """Not tried, or its outcome could not be recorded: the claim runs out and another
+        round takes the message again (with the same Message-ID)."""
+        self._done(claim, outcome, DeliveryStatus.sending)
+
+    def _lease_left(self, claim: service.Claim) -> float:
+        expires = self.expires.get(claim.id)
+        return (expires - self.worker.clock.now()).total_seconds() if expires else 0.0
+
+    async def _lease_allows_send(self, claim: service.Claim) -> bool:
+        """Whether half a lease is left at least (time for the dialogue, and for the renewals to
+        go on); if not, the leases are renewed first (e.g. when rendering held up the loop)."""
+        if self._lease_left(claim) >= self.lease / 2:
+            return True
+        await self._renew()
+        return self._lease_left(claim) >= self.lease / 2
+
+    async def _sender(self) -> None:
+        worker = self.worker
+        async with one_connection(worker.backend) as backend:
+            while (send := await self.ready.get()) is not None:
+                self.room.release()
+                claim = send.claim
+                if self.stop.is_set():
+                    self.give_back.append((claim, send.outcome))
+                    continue
+                if not await self._lease_allows_send(claim):
+                    logger.warning(
+                        "outbox %s not sent: its claim could not be renewed in time", claim.id
+                    )
+                    self._left_to_lease(claim, send.outcome)
+                    continue
+                # No session is open: nothing is held while the mail server takes its time.
+                try:
+                    await backend.send(
+                        send.email, sender=worker.settings.email_from, recipient=send.recipient
+                    )
+                except DeliveryError as exc:
+                    logger.warning(
+                        "outbox %s attempt %d failed: %s %s",
+                        claim.id,
+                        claim.attempts,
+                        exc.code,
+                        exc,
+                    )
+                    await self._record_failure(send, exc.code, permanent=exc.permanent)
+                except Exception:
+                    logger.exception(
+                        "outbox %s attempt %d failed unexpectedly", claim.id, claim.attempts
+                    )
+                    await self._record_failure(send, "unexpected_error", permanent=False)
+                else:
+                    self.accepted.append(send)
+                    self.acceptance.set()
+                    # The next dialogue waits for this record (made with the other connections'
+                    # acceptances), so that a worker dying leaves at most one message per
+                    # connection accepted but not recorded.
+                    await asyncio.shield(send.outcome)
+
+    async def _record_failure(self, send: _Send, code: str, *, permanent: bool) -> None:
+        try:
+            status = await self.worker._failed(send.claim, code, permanent=permanent)
+        except Exception:
+            logger.exception("outbox %s: recording the failed attempt failed", send.claim.id)
+            self._left_to_lease(send.claim, send.outcome)
+            return
+        self._done(send.claim, send.outcome, status)
+
+    async def _recorder(self) -> None:
+        """Record acceptances as they come, all that are waiting in one statement, over one
+        session kept for the stretch in autocommit mode (one round trip a record)."""
+        try:
+            await self._record_acceptances()
+        finally:
+            await self._close_recording_session()
+
+    async def _recording_session(self) -> AsyncSession:
+        """A session bound to one connection of its own in autocommit mode, so that neither a
+        commit nor the pool's check-out costs a round trip of its own."""
+        if self.recording is None:
+            engine = self.worker.sessionmaker().bind
+            assert isinstance(engine, AsyncEngine)
+            connection = await engine.connect()
+            try:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+            except BaseException:
+                await connection.close()
+                raise
+            self.recording = self.worker.sessionmaker(bind=connection)
+        return self.recording
+
+    async def _close_recording_session(self) -> None:
+        session, self.recording = self.recording, None
+        if session is not None:
+            connection = session.bind
+            await session.close()
+            if isinstance(connection, AsyncConnection):
+                await connection.close()
+
+    async def _record_acceptances(self) -> None:
+        worker = self.worker
+        failures = 0
+        while True:
+            await self.acceptance.wait()
+            self.acceptance.clear()
+            if not self.accepted:
+                if self.closing:
+                    return
+                continue
+            sends, self.accepted = self.accepted, []
+            try:
+                session = await self._recording_session()
+                recorded = await service.mark_all_sent(
+                    session, [s.claim.id for s in sends], now=worker.clock.now()
+                )
+            except Exception:
+                logger.exception("outbox: recording %d sent messages failed", len(sends))
+                await self._close_recording_session()  # a new connection for the next try
+                failures += 1
+                if self.closing or self.stop.is_set() or failures >= RECORD_TRIES:
+                    # Given up: the leases run out, and these go again (same Message-IDs).
+                    for send in sends:
+                        self._left_to_lease(send.claim, send.outcome)
+                    if self.closing and not self.accepted:
+                        return
+                    continue
+                self.accepted[:0] = sends
+                await asyncio.sleep(1)
+                self.acceptance.set()
+                continue
+            failures = 0
+            for send in sends:
+                claim = send.claim
+                if claim.id in recorded:
+                    logger.info("outbox %s sent (attempt %d)", claim.id, claim.attempts)
+                else:
+                    logger.warning(
+                        "outbox %s sent again: it was already recorded as sent (attempt %d)",
+                        claim.id,
+                        claim.attempts,
+                    )
+                metrics.record_delivery("sent")
+                self._done(claim, send.outcome, DeliveryStatus.sent)
+            if self.closing and not self.accepted:
+                return
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases of the messages held, every quarter lease, until cancelled."""
+        while True:
+            await asyncio.sleep(self.lease / 4)
+            await self._renew()
+
+    async def _renew(self) -> None:
+        """Renew the lease of every message held, in one statement (one renewal at a time)."""
+        worker = self.worker
+        async with self.renewing:
+            ids = list(self.expires)
+            if not ids:
+                return
+            try:
+                async with worker.sessionmaker() as session:
+                    held, expires_at = await service.extend_leases(
+                        session,
+                        ids,
+                        owner=worker.owner,
+                        now=worker.clock.now(),
+                        lease_seconds=self.lease,
+                    )
+            except Exception:
+                # Nothing more is begun once less than half a lease is left (see the senders).
+                logger.warning("outbox worker %s: renewing its leases failed", worker.owner)
+                return
+            for outbox_id in ids:
+                if outbox_id not in self.expires:
+                    continue  # its outcome was recorded meanwhile
+                if outbox_id in held:
+                    self.expires[outbox_id] = expires_at
+                else:  # taken over after a lapse: not to be sent by this worker any more
+                    del self.expires[outbox_id]
+
+    async def _give_back(self) -> None:
+        if not self.give_back:
+            return
+        claims, self.give_back = self.give_back, []
+        try:
+            async with self.worker.sessionmaker() as session:
+                await service.release(session, [c.id for c, _ in claims], owner=self.worker.owner)
+        except Exception:
+            logger.exception("outbox: giving back %d claims failed", len(claims))
+            for claim, outcome in claims:
+                self._left_to_lease(claim, outcome)
+            return
+        logger.info("outbox worker %s gave back %d claims", self.worker.owner, len(claims))
+        for claim, outcome in claims:
+            self._done(claim, outcome, DeliveryStatus.pending)
