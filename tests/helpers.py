@@ -69,3 +69,14 @@ async def count(app: Any, model: Any) -> int:
     """How many rows of `model` the app's database holds."""
     async with make_sessionmaker(app.state.engine)() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def assert_one_failed_transfer(app: Any) -> None:
+    """Exactly one transfer, one call back request and one email: nothing was made twice."""
+    from app.callbacks.models import CallbackRequest
+    from app.outbox.models import OutboxMessage
+    from app.transfers.models import Transfer
+
+    assert await count(app, Transfer) == 1
+    assert await count(app, CallbackRequest) == 1
+    assert await count(app, OutboxMessage) == 1

@@ -20,16 +20,21 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
-from app.callbacks.models import CallbackRequest
 from app.core.clock import FixedClock
 from app.core.database import make_sessionmaker
 from app.idempotency import service as idempotency
 from app.idempotency.models import IdempotencyKey
-from app.outbox.models import OutboxMessage
 from app.transfers.models import Transfer
 from tests.conftest import PG_URL, Key
 from tests.db_faults import ConnectionFaults, proxy_to
-from tests.helpers import CALLER, assert_problem, count, failure, to_lgsco
+from tests.helpers import (
+    CALLER,
+    assert_one_failed_transfer,
+    assert_problem,
+    count,
+    failure,
+    to_lgsco,
+)
 from tests.server import Server, clean_env, free_port, script
 
 INSERT_TRANSFER = "INSERT INTO transfers"
@@ -50,12 +55,6 @@ def faults(app: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     injected = ConnectionFaults(app.state.engine, monkeypatch)
     yield injected
     injected.remove()
-
-
-async def assert_one_failed_transfer(app: Any) -> None:
-    assert await count(app, Transfer) == 1
-    assert await count(app, CallbackRequest) == 1
-    assert await count(app, OutboxMessage) == 1
 
 
 async def test_a_write_whose_connection_dies_as_it_commits_gets_its_answer_and_so_does_its_retry(

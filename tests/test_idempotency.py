@@ -18,11 +18,18 @@ from app.core.clock import FixedClock
 from app.core.database import make_sessionmaker
 from app.idempotency import service as idempotency
 from app.idempotency.models import IdempotencyKey
-from app.outbox.models import OutboxMessage
 from app.transfers import service as transfers_service
 from app.transfers.models import Transfer
 from tests.conftest import Key
-from tests.helpers import CALLER, FEEDBACK, assert_problem, count, failure, to_lgsco
+from tests.helpers import (
+    CALLER,
+    FEEDBACK,
+    assert_one_failed_transfer,
+    assert_problem,
+    count,
+    failure,
+    to_lgsco,
+)
 from tests.outbox_support import SmtpServer, worker
 
 OPENAPI = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
@@ -52,9 +59,7 @@ async def test_a_retry_gets_the_first_answer_and_creates_nothing(
     assert retry.json() == first.json()
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
-    assert await count(app, Transfer) == 1
-    assert await count(app, CallbackRequest) == 1
-    assert await count(app, OutboxMessage) == 1
+    await assert_one_failed_transfer(app)
 
 
 async def test_each_creating_post_is_idempotent(
@@ -305,9 +310,7 @@ async def test_twenty_concurrent_retries_make_one_call_back_and_one_email(
     for refused in (a for a in answers if a.status_code == 409):
         assert_problem(refused, 409, "idempotency_request_in_progress")
 
-    assert await count(app, Transfer) == 1
-    assert await count(app, CallbackRequest) == 1
-    assert await count(app, OutboxMessage) == 1
+    await assert_one_failed_transfer(app)
 
     smtp = SmtpServer().start()
     try:
