@@ -170,6 +170,3 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     return Settings()
 
-
-def message_id_domain(settings: Settings) -> str:
-    return settings.email_from.rsplit("@", 1)[-1] or "localhost"
