@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 from app.audit.models import AuditEvent
 from app.audit.service import CLI, SYSTEM
 from app.callbacks.models import CallerDetails
-from app.callbacks.retention import purge_personal_data
+from app.housekeeping.retention import purge_personal_data
 from app.cli import cli
 from app.core.clock import FixedClock
 from app.core.settings import Settings, get_settings
+from app.housekeeping.jobs import purge_job
 from tests.conftest import Key
 from tests.events import Contacts
 from tests.helpers import CALLER
@@ -182,19 +183,20 @@ async def test_the_worker_purges_once_per_interval_by_its_clock(
         update={"personal_data_retention_days": 0, "purge_interval_seconds": 3600}
     )
     the_worker = worker(app, hourly)
+    purge = purge_job(the_worker.sessionmaker, hourly)  # what app.wiring hands the worker
     first = await request_callback(client, cqc_agent, clock)
     await the_worker.run_once()
-    assert await the_worker.purge_if_due() == 1  # the first round purges at once
+    assert await purge.run_if_due(clock.now()) == 1  # the first round purges at once
     assert (await _callback(client, cqc_agent, first))["caller"] is None
     started = clock.now()
 
     second = await request_callback(client, lgsco_agent, clock)
     await the_worker.run_once()
     clock.set(started + timedelta(seconds=3599))
-    assert await the_worker.purge_if_due() is None  # not an hour yet: not even a query
+    assert await purge.run_if_due(clock.now()) is None  # not an hour yet: not even a query
     assert (await _callback(client, lgsco_agent, second))["caller"] is not None
     clock.set(started + timedelta(seconds=3600))
-    assert await the_worker.purge_if_due() == 1
+    assert await purge.run_if_due(clock.now()) == 1
     assert (await _callback(client, lgsco_agent, second))["caller"] is None
 
 

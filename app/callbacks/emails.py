@@ -70,7 +70,7 @@ async def _load(
         .outerjoin(CallerDetails, CallerDetails.callback_request_id == CallbackRequest.id)
         .where(CallbackRequest.id.in_(ids))
     )
-    return {callback.id: (callback, caller) for callback, caller in rows.tuples()}
+    return {callback.id: (callback, caller) for callback, caller in rows.all()}
 
 
 def _render(renderer: Renderer, record: CallbackEmailRecord, envelope: Envelope) -> EmailMessage:
