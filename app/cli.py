@@ -63,6 +63,7 @@ def _wiring() -> None:
 
     register()  # every command sees the email kinds (e.g. `outbox retry` asks its kind)
 
+
 DEFAULT_OPENAPI = Path("openapi/openapi.json")
 # quickstart keeps its key's secret here (owner-readable only) so that each run reuses it.
 QUICKSTART_KEY_FILE = Path("var/quickstart-key")

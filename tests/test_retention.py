@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 from app.audit.models import AuditEvent
 from app.audit.service import CLI, SYSTEM
 from app.callbacks.models import CallerDetails
-from app.housekeeping.retention import purge_personal_data
 from app.cli import cli
 from app.core.clock import FixedClock
 from app.core.settings import Settings, get_settings
 from app.housekeeping.jobs import purge_job
+from app.housekeeping.retention import purge_personal_data
 from tests.conftest import Key
 from tests.events import Contacts
 from tests.helpers import CALLER

@@ -42,9 +42,10 @@ class Retention:
         return cls(settings.personal_data_retention_days, settings.dead_message_retention_days)
 
 
-def _email_of(callback_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+def _its_email() -> ColumnElement[bool]:
+    """Joins a call back request to its email (the outbox names it by kind and subject)."""
     return and_(
-        OutboxMessage.kind == CALLBACK_REQUEST_EMAIL, OutboxMessage.subject_id == callback_id
+        OutboxMessage.kind == CALLBACK_REQUEST_EMAIL, OutboxMessage.subject_id == CallbackRequest.id
     )
 
 
@@ -54,7 +55,7 @@ def _due(now: datetime, retention: Retention) -> Select[uuid.UUID]:
     dead_before = now - timedelta(days=retention.dead_days)
     return (
         select(CallbackRequest.id)
-        .join(OutboxMessage, _email_of(CallbackRequest.id))
+        .join(OutboxMessage, _its_email())
         .where(
             CallbackRequest.personal_data_purged_at.is_(None),
             or_(

@@ -20,10 +20,10 @@ import random
 import socket
 import uuid
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -177,7 +177,9 @@ class OutboxWorker:
             raise _Unrenderable("unknown_kind") from None
         record = records.subjects.get(message.kind, {}).get(message.subject_id)
         if record is None:
-            raise CannotRender("record_missing", f"Nothing to render for {message.kind} {outbox_id}.")
+            raise CannotRender(
+                "record_missing", f"Nothing to render for {message.kind} {outbox_id}."
+            )
         envelope = Envelope(message.to_address, message.message_id, self.clock.now())
         return kind.render(self.renderer, record, envelope), message.to_address
 
