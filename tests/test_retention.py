@@ -245,3 +245,28 @@ async def test_the_monthly_report_is_identical_before_and_after_a_purge(
         after = await client.get(url, headers=leader.headers)
         assert after.status_code == 200
         assert after.json() == before[leader.org]
+
+
+async def test_the_worker_the_wiring_builds_purges_between_its_rounds(
+    app, client, settings: Settings, clock: FixedClock, cqc_agent: Key
+) -> None:
+    from app.core.periodic import PeriodicJob
+    from app.wiring import outbox_worker
+
+    due_at_once = settings.model_copy(update={"personal_data_retention_days": 0})
+    callback_id = await request_callback(client, cqc_agent, clock)
+    assert await worker(app, due_at_once).drain() == {"sent": 1}
+    the_worker = outbox_worker(app.state.sessionmaker, due_at_once, app.state.routes, clock)
+    assert [job.name for job in the_worker.jobs] == ["purge"]
+    stop = asyncio.Event()
+
+    async def stop_after_the_round(now: object) -> int:
+        stop.set()
+        return 0
+
+    the_worker.jobs.append(PeriodicJob("stop", 3600, stop_after_the_round))
+    await asyncio.wait_for(the_worker.run(stop), 30)
+
+    assert (await _callback(client, cqc_agent, callback_id))["caller"] is None
+    [event] = await _audit_rows(app, "purge")
+    assert (event.actor, event.record_id) == ("system", callback_id)
