@@ -28,7 +28,8 @@ LAYERS: list[frozenset[str]] = [
     frozenset({"outbox"}),  # a mechanism: knows no sender by name
     frozenset({"callbacks", "feedback", "signposts", "keys", "health"}),
     frozenset({"transfers"}),
-    frozenset({"reports"}),
+    # housekeeping owns every retention rule: above the domains whose data it purges.
+    frozenset({"reports", "housekeeping"}),
     frozenset({"web"}),
     frozenset({"<wiring>"}),  # app/main.py, cli.py, asgi.py, models.py, __main__.py
 ]
@@ -201,6 +202,15 @@ def test_core_imports_no_domain() -> None:
 def test_imports_follow_the_layers() -> None:
     offending = [e for e in _edges() if LEVEL[e.target] >= LEVEL[e.source]]
     assert offending == [], _report("imports across or up the layers", offending)
+
+
+@pytest.mark.parametrize("package", ["outbox", "housekeeping"])
+def test_the_outbox_and_housekeeping_import_only_below_them(package: str) -> None:
+    """The outbox is a mechanism (it knows no sender by name) and housekeeping sits above what
+    it purges; nothing below either reaches up to it (core's metrics included)."""
+    up = [e for e in _edges() if e.source == package and LEVEL[e.target] >= LEVEL[package]]
+    into = [e for e in _edges() if e.target == package and LEVEL[e.source] <= LEVEL[package]]
+    assert up + into == [], _report(f"imports against the layers around {package}", up + into)
 
 
 def test_the_graph_reader_sees_lazy_and_relative_imports() -> None:

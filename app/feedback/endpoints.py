@@ -7,7 +7,6 @@ from app.core.auth import AnyKey, TeamLeader
 from app.core.deps import ClockDep, Routes, Session, SettingsDep
 from app.core.months import Month, MonthText
 from app.core.pagination import Cursor, PageSize
-from app.core.settings import message_id_domain
 from app.feedback import service
 from app.feedback.schemas import FeedbackCreate, FeedbackPage, FeedbackRead
 from app.idempotency.routes import IdempotentRoute
@@ -31,7 +30,6 @@ async def submit_feedback(
         body,
         now=clock.now(),
         skew_seconds=settings.clock_skew_seconds,
-        message_id_domain=message_id_domain(settings),
     )
     await session.commit()
     return FeedbackRead.model_validate(feedback)

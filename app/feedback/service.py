@@ -10,6 +10,7 @@ from app.core.errors import NotFound
 from app.core.months import Month
 from app.core.pagination import newest_first, split_page
 from app.core.rules import not_in_future
+from app.feedback.emails import KIND as FEEDBACK_EMAIL
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackCreate
 from app.outbox import service as outbox
@@ -25,7 +26,6 @@ def submit_feedback(
     *,
     now: datetime,
     skew_seconds: int,
-    message_id_domain: str,
 ) -> Feedback:
     about = routes.body(body.about_org)
     if about is None or routes.route(principal.org, body.about_org) is None:
@@ -51,12 +51,7 @@ def submit_feedback(
     session.add(feedback)
     audit.created(session, principal, audit.RecordType.feedback, feedback.id, now)
     outbox.enqueue(
-        session,
-        kind="feedback",
-        to_address=feedback.mailbox,
-        now=now,
-        domain=message_id_domain,
-        feedback_id=feedback.id,
+        session, kind=FEEDBACK_EMAIL, subject_id=feedback.id, to_address=feedback.mailbox, now=now
     )
     return feedback
 

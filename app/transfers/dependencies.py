@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.core.settings import message_id_domain
 from app.transfers import service
 
 
@@ -16,7 +15,6 @@ async def _context(request: Request) -> service.TransferContext:
         state.routes,
         state.clock.now(),
         state.settings.clock_skew_seconds,
-        message_id_domain(state.settings),
     )
 
 

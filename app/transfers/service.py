@@ -33,11 +33,10 @@ from app.transfers.schemas import (
 class TransferContext:
     """What every rule needs besides the transfer: the table, now, the allowed skew."""
 
-    def __init__(self, routes: RouteTable, now: datetime, skew_seconds: int, domain: str):
+    def __init__(self, routes: RouteTable, now: datetime, skew_seconds: int):
         self.routes = routes
         self.now = now
         self.skew_seconds = skew_seconds
-        self.message_id_domain = domain
 
 
 def _route(ctx: TransferContext, from_org: str, to_org: str) -> Route:
@@ -174,7 +173,6 @@ async def start_transfer(
             principal=principal,
             caller=body.outcome.caller,
             now=ctx.now,
-            message_id_domain=ctx.message_id_domain,
         )
         await insert_new_records(session, transfer, callback, details, message, created, requested)
         return transfer, callback
@@ -244,7 +242,6 @@ async def fail(
         principal=principal,
         caller=body.caller,
         now=ctx.now,
-        message_id_domain=ctx.message_id_domain,
     )
 
 

@@ -19,7 +19,6 @@ from app.core.deps import ClockDep, Routes, Session, SettingsDep
 from app.core.errors import DomainError
 from app.core.months import Month
 from app.core.rules import not_in_future
-from app.core.settings import message_id_domain
 from app.core.validation import split_references
 from app.feedback import service as feedback_service
 from app.feedback.schemas import FeedbackCreate
@@ -425,7 +424,6 @@ async def submit_feedback(
             body,
             now=clock.now(),
             skew_seconds=settings.clock_skew_seconds,
-            message_id_domain=message_id_domain(settings),
         )
     except DomainError as exc:
         return _feedback_page(request, user, routes, form.refused(exc), status=exc.status)
