@@ -317,7 +317,7 @@ async def test_another_bodys_transfer_is_not_found(
     client.cookies.clear()
     await sign_in(client, lgsco_agent)
     assert (await client.get(path)).status_code == 404
-    assert (await client.get("/transfer/not-a-uuid")).status_code == 400
+    assert (await client.get("/transfer/not-a-uuid")).status_code == 404
 
 
 @pytest.mark.parametrize(
