@@ -57,6 +57,13 @@ async def post_form(client: httpx.AsyncClient, path: str, form_page: str, **fiel
     return await client.post(path, data={"csrf_token": csrf(page), **fields})
 
 
+async def shown(client: httpx.AsyncClient, response: httpx.Response) -> httpx.Response:
+    """A form that recorded nothing (refused, or only stamped) answers 303 to its own page
+    (POST/redirect/GET): the page the browser then shows, with the problems and values kept."""
+    assert response.status_code == 303, response.text
+    return await client.get(response.headers["location"])
+
+
 async def dial(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
     """Press "Dialling now" on the start form with `fields` filled in."""
     return await post_form(client, "/transfer", "/transfer", action="dial", **fields)  # type: ignore[no-any-return]
@@ -107,17 +114,20 @@ async def test_the_start_form_shows_the_route_and_keeps_values_on_errors(
 
     # No topic: the service's topic_required, next to the topic, the reference kept.
     refused = await dial(client, to_org="cqc", sender_reference="LG-9")
-    assert refused.status_code == 422
+    refused = await shown(client, refused)
+    assert refused.status_code == 200
     assert field_code(refused, "topic") == "topic_required"
     assert value_of(refused, "sender_reference") == "LG-9"
 
     # A reference without permission: the service asks for the permission.
     refused = await dial(client, to_org="cqc", topic="mental_health", sender_reference="LG-9")
-    assert refused.status_code == 422
+    refused = await shown(client, refused)
+    assert refused.status_code == 200
     assert field_code(refused, "permission_to_share_at") == "permission_to_share_required"
     assert 'value="mental_health" checked' in refused.text
 
     bad = await dial(client, to_org="cqc", topic="other", sender_reference="LG 9!")
+    bad = await shown(client, bad)
     assert field_code(bad, "sender_reference") == "invalid_reference"
 
 
@@ -133,6 +143,7 @@ async def test_permission_is_stamped_by_the_server_or_typed(
         sender_reference="CQC-7",
         action="permission_now",
     )
+    stamped = await shown(client, stamped)
     assert stamped.status_code == 200
     assert "Permission recorded at 10:00:00" in stamped.text
     assert value_of(stamped, "sender_reference") == "CQC-7"  # nothing lost, nothing recorded
@@ -152,11 +163,13 @@ async def test_permission_is_stamped_by_the_server_or_typed(
     assert "<dt>Permission to share</dt><dd>10:00:00</dd>" in transfer.text
 
     future = await dial(client, to_org="lgsco", sender_reference="CQC-7", permission_time="10:30")
-    assert future.status_code == 422
+    future = await shown(client, future)
+    assert future.status_code == 200
     assert field_code(future, "permission_to_share_at") == "permission_to_share_in_future"
     assert value_of(future, "permission_time") == "10:30"
 
     nonsense = await dial(client, to_org="lgsco", sender_reference="CQC-7", permission_time="25:99")
+    nonsense = await shown(client, nonsense)
     assert field_code(nonsense, "permission_to_share_at") == "invalid_time"
 
 
@@ -187,7 +200,8 @@ async def test_exactly_the_threshold_still_connects(
             "caller.provider": "Sunrise Care Home",
         },
     )
-    assert early.status_code == 409 and "The caller has not waited 60 seconds yet" in early.text
+    early = await shown(client, early)
+    assert early.status_code == 200 and "The caller has not waited 60 seconds yet" in early.text
     connected = await client.post(f"{path}/connected", data={"csrf_token": csrf(page)})
     assert connected.status_code == 303
     done = await client.get(path)
@@ -208,7 +222,8 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
 
     # Too late to connect: the service's wait_threshold_exceeded, and the form is there.
     late = await client.post(f"{path}/connected", data={"csrf_token": csrf(page)})
-    assert late.status_code == 409
+    late = await shown(client, late)
+    assert late.status_code == 200
     assert "has waited more than 60 seconds, so this call can no longer be connected" in (late.text)
     assert "Request a call back" in late.text
 
@@ -222,7 +237,8 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
             **caller,
         },
     )
-    assert bad.status_code == 422
+    bad = await shown(client, bad)
+    assert bad.status_code == 200
     assert field_code(bad, "caller-contact_number") == "invalid_phone_number"
     assert field_error(bad, "caller-contact_number") == (
         "Error: 12345 is not a number in use in the UK. Check it with the caller"
@@ -235,6 +251,7 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
         f"{path}/callback",
         data={"csrf_token": csrf(page), "reason": "wait_threshold_exceeded", "caller.name": " "},
     )
+    blank = await shown(client, blank)
     assert "Enter the caller's name" in field_error(blank, "caller-name")
     assert "Enter the caller's contact number" in field_error(blank, "caller-contact_number")
 
@@ -254,8 +271,10 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
     assert '<dd id="delivery-status">Queued</dd>' in done.text
     assert "Ada Lovelace" not in done.text  # the caller's details are not shown again
 
-    again = await client.post(f"{path}/connected", data={"csrf_token": csrf(done)})
-    assert again.status_code == 409 and "This call has already been recorded" in again.text
+    again = await shown(
+        client, await client.post(f"{path}/connected", data={"csrf_token": csrf(done)})
+    )
+    assert again.status_code == 200 and "This call has already been recorded" in again.text
 
 
 async def test_lines_busy_before_the_threshold(client, clock: FixedClock, lgsco_agent: Key) -> None:
@@ -275,13 +294,15 @@ async def test_lines_busy_before_the_threshold(client, clock: FixedClock, lgsco_
         "caller.provider": "Riverside Council",
     }
     refused = await client.post(f"{path}/callback", data=fields)
-    assert refused.status_code == 422
+    refused = await shown(client, refused)
+    assert refused.status_code == 200
     assert field_code(refused, "sender_reference") == "sender_reference_required"
     assert 'name="reason" value="high_call_volume"' in refused.text  # still lines busy
 
     stamp = await client.post(
         f"{path}/callback", data={**fields, "sender_reference": "LG-5", "action": "permission_now"}
     )
+    stamp = await shown(client, stamp)
     assert "Permission recorded at 10:00:10" in stamp.text
     assert value_of(stamp, "caller.name") == "Grace Hopper"
     sent = await client.post(
@@ -306,7 +327,8 @@ async def test_signposted_instead(client, clock: FixedClock, cqc_agent: Key) -> 
     page = await client.get(response.headers["location"])
     assert "Signpost to LGSCO recorded" in page.text and "reference CQC-3" in page.text
     wrong = await post_form(client, "/transfer/signpost", "/transfer", to_org="cqc")
-    assert wrong.status_code == 422 and "You cannot transfer callers to CQC" in wrong.text
+    wrong = await shown(client, wrong)
+    assert wrong.status_code == 200 and "You cannot transfer callers to CQC" in wrong.text
 
 
 async def test_another_bodys_transfer_is_not_found(
@@ -355,7 +377,8 @@ async def test_feedback_is_validated_as_in_the_api(client, cqc_agent: Key) -> No
         "/feedback/new",
         **{**FEEDBACK, "case_references": "", "correct_advice": "a =?x", "occurred_at": "x"},
     )
-    assert bad.status_code == 422
+    bad = await shown(client, bad)
+    assert bad.status_code == 200
     assert field_code(bad, "occurred_at") == "invalid_datetime"
     assert "Enter the case references" in field_error(bad, "case_references")
     assert field_code(bad, "correct_advice") == "invalid_characters"
@@ -363,11 +386,13 @@ async def test_feedback_is_validated_as_in_the_api(client, cqc_agent: Key) -> No
     bad = await post_form(
         client, "/feedback/new", "/feedback/new", **{**FEEDBACK, "case_references": "A B!"}
     )
+    bad = await shown(client, bad)
     assert field_code(bad, "case_references") == "invalid_reference"
     assert value_of(bad, "case_references") == "A B!"
     future = await post_form(
         client, "/feedback/new", "/feedback/new", **FEEDBACK, occurred_at="2026-12-01T09:00"
     )
+    future = await shown(client, future)
     assert field_code(future, "occurred_at") == "timestamp_in_future"
 
 
@@ -417,7 +442,8 @@ async def test_the_empty_call_back_form_shows_every_problem_at_once(
     empty = await client.post(
         f"{path}/callback", data={"csrf_token": csrf(busy), "reason": "high_call_volume"}
     )
-    assert empty.status_code == 422
+    empty = await shown(client, empty)
+    assert empty.status_code == 200
     assert summary(empty) == [
         ("caller-name", "Enter the caller's name"),
         ("caller-contact_number", "Enter the caller's contact number"),
@@ -446,6 +472,7 @@ async def test_the_empty_call_back_form_shows_every_problem_at_once(
             "permission_time": "10:30",
         },
     )
+    wrong = await shown(client, wrong)
     assert [target for target, _ in summary(wrong)] == [
         "caller-contact_number",
         "caller-provider",
@@ -462,7 +489,8 @@ async def test_the_empty_call_back_form_shows_every_problem_at_once(
 async def test_the_start_form_shows_every_problem_at_once(client, cqc_agent: Key) -> None:
     await sign_in(client, cqc_agent)
     empty = await dial(client, to_org="lgsco")
-    assert empty.status_code == 422
+    empty = await shown(client, empty)
+    assert empty.status_code == 200
     assert [target for target, _ in summary(empty)] == [
         "sender_reference",
         "permission_to_share_at",
@@ -480,5 +508,6 @@ async def test_the_feedback_form_checks_the_date_with_the_rest(client, cqc_agent
         "/feedback/new",
         **{**FEEDBACK, "case_references": "", "occurred_at": "2026-12-01T09:00"},
     )
+    bad = await shown(client, bad)
     assert [target for target, _ in summary(bad)] == ["case_references", "occurred_at"]
     assert field_error(bad, "occurred_at") == "Error: When it happened must be now or in the past"
