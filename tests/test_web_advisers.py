@@ -4,12 +4,16 @@ feedback, and the team leaders' link to the month's feedback."""
 
 import html
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
 from app.core.clock import FixedClock
+from app.core.database import make_sessionmaker
+from app.web.models import WebSessionRecord
+from app.web.sessions import FLASH_MAX_AGE_SECONDS
 from tests.conftest import Key
 from tests.test_web_reports import csrf, sign_in
 
@@ -511,3 +515,67 @@ async def test_the_feedback_form_checks_the_date_with_the_rest(client, cqc_agent
     bad = await shown(client, bad)
     assert [target for target, _ in summary(bad)] == ["case_references", "occurred_at"]
     assert field_error(bad, "occurred_at") == "Error: When it happened must be now or in the past"
+
+
+async def flashes(app) -> list[object]:  # type: ignore[no-untyped-def]
+    """What the web sessions' rows keep of refused forms right now."""
+    async with make_sessionmaker(app.state.engine)() as session:
+        return list((await session.execute(select(WebSessionRecord.flash))).scalars())
+
+
+async def test_a_refused_form_is_shown_once_after_a_redirect_and_not_kept(
+    app, client, clock: FixedClock, lgsco_agent: Key
+) -> None:
+    """POST/redirect/GET for a refused call back form: the POST records nothing and answers
+    303 to the transfer's page; that GET shows every problem and every value typed, once; the
+    caller's details are then gone from the server, and a reload is a plain GET of the page."""
+    await sign_in(client, lgsco_agent)
+    started = await dial(client, to_org="cqc", topic="other")
+    path = started.headers["location"]
+    busy = await client.get(f"{path}?busy=true")
+    typed = {
+        "csrf_token": csrf(busy),
+        "reason": "high_call_volume",
+        "caller.name": "Grace Hopper",
+        "caller.contact_number": "07911 654321",
+    }
+    refused = await client.post(f"{path}/callback", data=typed)
+    assert refused.status_code == 303 and refused.headers["location"] == path
+    assert [f for f in await flashes(app) if f] != []
+    page = await client.get(path)
+    assert page.status_code == 200
+    assert [target for target, _ in summary(page)] == [
+        "caller-contact_number",
+        "caller-provider",
+        "sender_reference",
+        "permission_to_share_at",
+    ]
+    assert value_of(page, "caller.name") == "Grace Hopper"
+    assert 'name="reason" value="high_call_volume"' in page.text  # still lines busy
+    assert [f for f in await flashes(app) if f] == []  # shown, so no longer kept
+
+    reload = await client.get(path)
+    assert "Grace Hopper" not in reload.text and "error-summary" not in reload.text
+    transfer = await client.get(
+        f"/v1/transfers/{path.rsplit('/', 1)[1]}", headers=lgsco_agent.headers
+    )
+    assert transfer.json()["status"] == "waiting"  # nothing was recorded
+
+    # Kept for one page only: the start form's problems are not shown on another page.
+    refused = await dial(client, to_org="cqc")
+    assert refused.headers["location"] == "/transfer"
+    assert "error-summary" not in (await client.get("/feedback/new")).text
+    assert "error-summary" in (await client.get("/transfer")).text
+
+
+async def test_a_flash_left_unshown_expires_in_minutes(
+    app, client, clock: FixedClock, lgsco_agent: Key
+) -> None:
+    await sign_in(client, lgsco_agent)
+    await dial(client, to_org="cqc")
+    async with make_sessionmaker(app.state.engine)() as session:
+        old = datetime.now(UTC) - timedelta(seconds=FLASH_MAX_AGE_SECONDS + 1)
+        await session.execute(update(WebSessionRecord).values(flash_at=old))
+        await session.commit()
+    assert "error-summary" not in (await client.get("/transfer")).text
+    assert [f for f in await flashes(app) if f] == []

@@ -106,8 +106,7 @@ async def _kept_form(
 ) -> Form | None:
     """The form kept for `path` by `_shown_on`, once (it is cleared as it is shown)."""
     form = Form.from_kept(await sessions.take_for(request, session, path), labels)
-    if form is not None:
-        await session.commit()
+    await session.commit()  # cleared, shown or (past its minutes) not
     return form
 
 
