@@ -255,8 +255,12 @@ async def test_no_page_shows_a_code(
     pages.append(await client.get("/reports/2026-09"))
     report = await client.get("/reports/2026-10")
     pages.append(
-        await client.post(
-            "/reports/2026-10/publish", data={"csrf_token": csrf(report), "fluctuation_note": " "}
+        await shown(
+            client,
+            await client.post(
+                "/reports/2026-10/publish",
+                data={"csrf_token": csrf(report), "fluctuation_note": " "},
+            ),
         )
     )
     pages.append(await client.get("/reports/2026-10?version=3"))

@@ -127,7 +127,6 @@ async def _start_page(
     routes: RouteTable,
     form: Form,
     *,
-    status: int = 200,
     signposted: Any = None,
 ) -> Response:
     choices = _routes_from(routes, user.principal.org)
@@ -151,7 +150,6 @@ async def _start_page(
             "own": routes.bodies[user.principal.org],
             "signposted": signposted,
         },
-        status=status,
     )
 
 
@@ -258,7 +256,6 @@ async def _transfer_page(
     *,
     form: Form | None = None,
     lines_busy: bool = False,
-    status: int = 200,
 ) -> Response:
     route = routes.route(transfer.from_org, transfer.to_org)
     overdue = transfers.must_request_callback(transfer, now)
@@ -297,7 +294,6 @@ async def _transfer_page(
             "callback": callback,
             "delivery_labels": DELIVERY_LABELS,
         },
-        status=status,
     )
 
 
@@ -380,12 +376,10 @@ async def send_callback_request(
 # Misdirection feedback ----------------------------------------------------------------------
 
 
-def _feedback_page(
-    request: Request, user: WebUser, routes: RouteTable, form: Form, status: int = 200
-) -> Response:
+def _feedback_page(request: Request, user: WebUser, routes: RouteTable, form: Form) -> Response:
     about = [routes.bodies[r.to_org] for r in _routes_from(routes, user.principal.org)]
     choices = [(b.id, b.name, f"emailed to {b.feedback_mailbox}") for b in about]
-    return render(request, "feedback_new.html", {"form": form, "about": choices}, status=status)
+    return render(request, "feedback_new.html", {"form": form, "about": choices})
 
 
 @router.get("/feedback")
