@@ -1,7 +1,7 @@
 """a refused form's values and problems kept for the page it redirects to
 
-Revision ID: 0009_web_flash
-Revises: 0005_http
+Revision ID: 0007_web_flash
+Revises: 0006_outbox_kinds
 Create Date: 2026-12-04
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0009_web_flash'
-down_revision: str | None = '0005_http'
+revision: str = '0007_web_flash'
+down_revision: str | None = "0006_outbox_kinds"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
