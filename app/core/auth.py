@@ -12,9 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.api_keys import ApiKey
 from app.core.database import get_session
 from app.core.errors import Forbidden, Unauthorized
-from app.keys.models import ApiKey
 
 
 class Role(StrEnum):

@@ -1,5 +1,4 @@
 import uuid
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,22 +12,18 @@ from app.core.rules import not_in_future
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackCreate
 from app.outbox import service as outbox
-from app.protocol.routes import RouteTable
-from app.transfers.exceptions import no_route
+from app.protocol.context import RequestContext
+from app.protocol.exceptions import no_route
 
 
 def submit_feedback(
     session: AsyncSession,
     principal: Principal,
-    routes: RouteTable,
+    ctx: RequestContext,
     body: FeedbackCreate,
-    *,
-    now: datetime,
-    skew_seconds: int,
-    message_id_domain: str,
 ) -> Feedback:
-    about = routes.body(body.about_org)
-    if about is None or routes.route(principal.org, body.about_org) is None:
+    about = ctx.routes.body(body.about_org)
+    if about is None or ctx.routes.route(principal.org, body.about_org) is None:
         raise no_route(principal.org, body.about_org)
     feedback = Feedback(
         id=uuid.uuid4(),
@@ -40,22 +35,22 @@ def submit_feedback(
         correct_advice=body.correct_advice,
         suggested_action=body.suggested_action,
         occurred_at=(
-            not_in_future(body.occurred_at, now, skew_seconds, "occurred_at")
+            not_in_future(body.occurred_at, ctx.now, ctx.skew_seconds, "occurred_at")
             if body.occurred_at
             else None
         ),
         mailbox=str(about.feedback_mailbox),
-        submitted_at=now,
+        submitted_at=ctx.now,
         created_by_key_id=principal.key_id,
     )
     session.add(feedback)
-    audit.created(session, principal, audit.RecordType.feedback, feedback.id, now)
+    audit.created(session, principal, audit.RecordType.feedback, feedback.id, ctx.now)
     outbox.enqueue(
         session,
         kind="feedback",
         to_address=feedback.mailbox,
-        now=now,
-        domain=message_id_domain,
+        now=ctx.now,
+        domain=ctx.message_id_domain,
         feedback_id=feedback.id,
     )
     return feedback

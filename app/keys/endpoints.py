@@ -5,13 +5,14 @@ import uuid
 from fastapi import APIRouter, status
 
 from app.core.auth import Admin
-from app.core.deps import ClockDep, Routes, Session
+from app.core.deps import ClockDep, Session
 from app.core.pagination import Cursor, PageSize
-from app.idempotency.routes import IdempotentRoute
+from app.idempotency.routes import IdempotentAPIRoute
 from app.keys import service
 from app.keys.schemas import KeyCreate, KeyCreated, KeyPage, KeyRead
+from app.protocol.deps import Routes
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1/keys", tags=["keys"], route_class=IdempotentAPIRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="create_key")

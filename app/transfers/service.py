@@ -16,7 +16,9 @@ from app.core.database import Base
 from app.core.errors import DomainError, NotFound, Unprocessable
 from app.core.rules import not_before, not_in_future
 from app.outbox.models import OutboxMessage
-from app.protocol.routes import ReferenceRule, Route, RouteTable
+from app.protocol.context import RequestContext
+from app.protocol.exceptions import no_route
+from app.protocol.routes import ReferenceRule, Route
 from app.transfers import exceptions
 from app.transfers.models import Transfer
 from app.transfers.schemas import (
@@ -30,25 +32,15 @@ from app.transfers.schemas import (
 )
 
 
-class TransferContext:
-    """What every rule needs besides the transfer: the table, now, the allowed skew."""
-
-    def __init__(self, routes: RouteTable, now: datetime, skew_seconds: int, domain: str):
-        self.routes = routes
-        self.now = now
-        self.skew_seconds = skew_seconds
-        self.message_id_domain = domain
-
-
-def _route(ctx: TransferContext, from_org: str, to_org: str) -> Route:
+def _route(ctx: RequestContext, from_org: str, to_org: str) -> Route:
     route = ctx.routes.route(from_org, to_org)
     if route is None:
-        raise exceptions.no_route(from_org, to_org)
+        raise no_route(from_org, to_org)
     return route
 
 
 def _permission(
-    ctx: TransferContext, value: datetime | None, *, required: bool, why: str
+    ctx: RequestContext, value: datetime | None, *, required: bool, why: str
 ) -> datetime | None:
     if value is None:
         if required:
@@ -109,14 +101,14 @@ def _problems(*checks: Callable[[], object]) -> list[DomainError]:
 
 
 def start_problems(
-    principal: Principal, ctx: TransferContext, body: TransferCreate
+    principal: Principal, ctx: RequestContext, body: TransferCreate
 ) -> list[DomainError]:
     """Every rule `start_transfer` would refuse `body` for, not only the first: for a form
     that shows all its errors at once. `body` may be a draft (`model_construct`) whose
     fields the request model refused; those fields are left to the model's errors."""
     route = ctx.routes.route(principal.org, body.to_org)
     if route is None:
-        return [exceptions.no_route(principal.org, body.to_org)]
+        return [no_route(principal.org, body.to_org)]
     return _problems(
         lambda: _topic_problem(route, body.topic),
         lambda: _reference_problem(route, body),
@@ -130,7 +122,7 @@ def start_problems(
 
 
 async def start_transfer(
-    session: AsyncSession, principal: Principal, ctx: TransferContext, body: TransferCreate
+    session: AsyncSession, principal: Principal, ctx: RequestContext, body: TransferCreate
 ) -> tuple[Transfer, CallbackRequest | None]:
     route = _route(ctx, principal.org, body.to_org)
     for problem in (_topic_problem(route, body.topic), _reference_problem(route, body)):
@@ -207,7 +199,7 @@ def _check_waiting(transfer: Transfer) -> None:
         raise exceptions.transfer_not_waiting(transfer.status)
 
 
-def connect(transfer: Transfer, ctx: TransferContext, body: TransferConnect) -> Transfer:
+def connect(transfer: Transfer, ctx: RequestContext, body: TransferConnect) -> Transfer:
     _check_waiting(transfer)
     connected_at = not_in_future(
         body.connected_at or ctx.now, ctx.now, ctx.skew_seconds, "connected_at"
@@ -233,7 +225,7 @@ async def fail(
     session: AsyncSession,
     transfer: Transfer,
     principal: Principal,
-    ctx: TransferContext,
+    ctx: RequestContext,
     body: TransferFail,
 ) -> CallbackRequest:
     route = _record_failure(transfer, ctx, body)
@@ -259,7 +251,7 @@ def _reference_for_callback(reference: str | None) -> DomainError | None:
 
 
 def _permission_for_callback(
-    ctx: TransferContext, transfer: Transfer, body: TransferFail
+    ctx: RequestContext, transfer: Transfer, body: TransferFail
 ) -> datetime | None:
     # The caller's contact details are shared, so permission is always needed here.
     return _permission(
@@ -271,7 +263,7 @@ def _permission_for_callback(
 
 
 def failure_problems(
-    transfer: Transfer, ctx: TransferContext, body: TransferFail
+    transfer: Transfer, ctx: RequestContext, body: TransferFail
 ) -> list[DomainError]:
     """Every rule `fail` would refuse `body` for, not only the first (see `start_problems`)."""
     return _problems(
@@ -293,7 +285,7 @@ def _threshold_problem(
     return None
 
 
-def _record_failure(transfer: Transfer, ctx: TransferContext, body: TransferFail) -> Route:
+def _record_failure(transfer: Transfer, ctx: RequestContext, body: TransferFail) -> Route:
     """Check that the transfer may fail now and mark it failed; the route to call back on."""
     _check_waiting(transfer)
     failed_at = not_in_future(body.failed_at or ctx.now, ctx.now, ctx.skew_seconds, "failed_at")
