@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.callbacks.schemas import FailureReason
 from app.core import metrics
 from app.core.auth import Principal
 from app.core.errors import Conflict, NotFound
@@ -51,7 +52,7 @@ from app.reports.schemas import (
 from app.reports.workdays import due_date
 from app.signposts.models import Signpost
 from app.transfers.models import Transfer
-from app.transfers.schemas import FailureReason, TransferStatus
+from app.transfers.schemas import TransferStatus
 
 Direction = tuple[str, str]
 

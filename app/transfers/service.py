@@ -22,6 +22,7 @@ from app.protocol.routes import ReferenceRule, Route
 from app.transfers import exceptions
 from app.transfers.models import Transfer
 from app.transfers.schemas import (
+    Caller,
     ConnectedOutcome,
     FailedOutcome,
     FailureReason,
@@ -161,10 +162,9 @@ async def start_transfer(
         # INSERTs (one statement on PostgreSQL) rather than through the unit of work.
         route = _record_failure(transfer, ctx, body.outcome)
         callback, details, message, requested = callbacks.new_callback_request(
-            transfer=transfer,
+            _failure(transfer, body.outcome.caller),
             route=route,
             principal=principal,
-            caller=body.outcome.caller,
             now=ctx.now,
             message_id_domain=ctx.message_id_domain,
         )
@@ -231,12 +231,25 @@ async def fail(
     route = _record_failure(transfer, ctx, body)
     return callbacks.create_callback_request(
         session,
-        transfer=transfer,
+        _failure(transfer, body.caller),
         route=route,
         principal=principal,
-        caller=body.caller,
         now=ctx.now,
         message_id_domain=ctx.message_id_domain,
+    )
+
+
+def _failure(transfer: Transfer, caller: Caller) -> callbacks.Failure:
+    """The failed transfer (marked by `_record_failure`) as a call back request's input."""
+    assert transfer.sender_reference and transfer.permission_to_share_at and transfer.failure_reason
+    return callbacks.Failure(
+        transfer_id=transfer.id,
+        from_org=transfer.from_org,
+        to_org=transfer.to_org,
+        reason=FailureReason(transfer.failure_reason),
+        sender_reference=transfer.sender_reference,
+        permission_to_share_at=transfer.permission_to_share_at,
+        caller=caller,
     )
 
 

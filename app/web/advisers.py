@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from app.callbacks import service as callbacks
+from app.callbacks.schemas import FailureReason
 from app.core.auth import Role
 from app.core.deps import Session
 from app.core.errors import DomainError
@@ -27,7 +28,7 @@ from app.signposts import service as signposts
 from app.signposts.schemas import SignpostCreate
 from app.transfers import service as transfers
 from app.transfers.models import Transfer
-from app.transfers.schemas import FailureReason, TransferConnect, TransferCreate, TransferFail
+from app.transfers.schemas import TransferConnect, TransferCreate, TransferFail
 from app.transfers.views import view_transfer
 from app.web.auth import AdviserPage, WebUser
 from app.web.forms import (
