@@ -13,8 +13,8 @@ from app.audit.models import AuditEvent
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.callbacks.schemas import Caller, FailureReason
 from app.core import metrics
+from app.core.access import get_visible_row, visible_to
 from app.core.auth import Principal
-from app.core.errors import NotFound
 from app.core.months import Month
 from app.core.pagination import newest_first, split_page
 from app.outbox import service as outbox
@@ -112,15 +112,14 @@ def _unpack(row: Any) -> CallbackRow:
 async def get_callback(
     session: AsyncSession, principal: Principal, callback_id: uuid.UUID
 ) -> CallbackRow:
-    row = (
-        await session.execute(
-            _with_details().where(
-                CallbackRequest.id == callback_id, CallbackRequest.from_org == principal.org
-            )
-        )
-    ).first()
-    if row is None:
-        raise NotFound("not_found", "No such call back request.")
+    row = await get_visible_row(
+        session,
+        _with_details(),
+        CallbackRequest,
+        callback_id,
+        principal.org,
+        name="call back request",
+    )
     return _unpack(row)
 
 
@@ -133,7 +132,7 @@ async def list_callbacks(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[CallbackRow], str | None]:
-    query = _with_details().where(CallbackRequest.from_org == principal.org)
+    query = _with_details().where(visible_to(CallbackRequest, principal.org))
     if month is not None:
         start, end = month.utc_range()
         query = query.where(

@@ -4,8 +4,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.core.access import get_visible, visible_to
 from app.core.auth import Principal
-from app.core.errors import NotFound
 from app.core.months import Month
 from app.core.pagination import newest_first, split_page
 from app.core.rules import not_in_future
@@ -59,10 +59,7 @@ def submit_feedback(
 async def get_feedback(
     session: AsyncSession, principal: Principal, feedback_id: uuid.UUID
 ) -> Feedback:
-    feedback = await session.get(Feedback, feedback_id)
-    if feedback is None or feedback.from_org != principal.org:
-        raise NotFound("not_found", "No such feedback.")
-    return feedback
+    return await get_visible(session, Feedback, feedback_id, principal.org, name="feedback")
 
 
 async def list_feedback(
@@ -73,7 +70,7 @@ async def list_feedback(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Feedback], str | None]:
-    query = select(Feedback).where(Feedback.from_org == principal.org)
+    query = select(Feedback).where(visible_to(Feedback, principal.org))
     if month is not None:
         start, end = month.utc_range()
         query = query.where(Feedback.submitted_at >= start, Feedback.submitted_at < end)

@@ -3,8 +3,8 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.core.access import get_visible
 from app.core.auth import Principal
-from app.core.errors import NotFound
 from app.core.rules import not_in_future
 from app.protocol.context import RequestContext
 from app.protocol.exceptions import no_route
@@ -39,7 +39,4 @@ def record_signpost(
 async def get_signpost(
     session: AsyncSession, principal: Principal, signpost_id: uuid.UUID
 ) -> Signpost:
-    signpost = await session.get(Signpost, signpost_id)
-    if signpost is None or signpost.from_org != principal.org:
-        raise NotFound("not_found", "No such signpost.")
-    return signpost
+    return await get_visible(session, Signpost, signpost_id, principal.org, name="signpost")

@@ -11,9 +11,10 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.callbacks import service as callbacks
 from app.callbacks.models import CallbackRequest, CallerDetails
+from app.core.access import get_visible
 from app.core.auth import Principal
 from app.core.database import Base
-from app.core.errors import DomainError, NotFound, Unprocessable
+from app.core.errors import DomainError, Unprocessable
 from app.core.rules import not_before, not_in_future
 from app.outbox.models import OutboxMessage
 from app.protocol.context import RequestContext
@@ -384,11 +385,9 @@ async def get_transfer(
     session: AsyncSession, principal: Principal, transfer_id: uuid.UUID, *, for_update: bool = False
 ) -> Transfer:
     # FOR UPDATE (PostgreSQL) serialises two outcomes recorded for one transfer at once.
-    transfer = await session.get(Transfer, transfer_id, with_for_update=for_update)
-    # Another body's record is "not found", never "forbidden": its existence is not ours to know.
-    if transfer is None or transfer.from_org != principal.org:
-        raise NotFound("not_found", "No such transfer.")
-    return transfer
+    return await get_visible(
+        session, Transfer, transfer_id, principal.org, name="transfer", for_update=for_update
+    )
 
 
 async def callback_request_id_for(
