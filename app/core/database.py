@@ -8,7 +8,7 @@ whole transaction once more on a fresh one, provided it had not reached its COMM
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -202,6 +202,19 @@ class RequestSession(AsyncSession):
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=RequestSession, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def open_database(url: str | None = None) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The database (`url`, else HANDOFF_DATABASE_URL) for one command's run, the CLI's and
+    the outbox worker's: its sessionmaker, the engine disposed of however the command ends."""
+    from app.core.settings import get_settings
+
+    engine = make_engine(url if url is not None else get_settings().database_url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 async def in_request_session(request: Request, handler: Callable[[Request], Awaitable[T]]) -> T:
