@@ -302,7 +302,7 @@ async def _is_active_cqc_agent_key(secret: str) -> bool:
 
     async with open_database() as sessionmaker, sessionmaker() as session:
         principal = await principal_for_secret(session, secret)
-    return principal is not None and (principal.org, principal.role) == ("cqc", Role.agent)
+    return principal is not None and (principal.body, principal.role) == ("cqc", Role.agent)
 
 
 def _quickstart_secret(path: Path) -> tuple[str, bool]:

@@ -9,7 +9,7 @@ from app.core.auth import AnyKey, TeamLeader
 from app.core.deps import Session
 from app.core.months import Month, MonthText
 from app.core.pagination import Cursor, PageSize
-from app.idempotency.routes import IdempotentAPIRoute
+from app.idempotency.api_route import IdempotentAPIRoute
 
 router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"], route_class=IdempotentAPIRoute)
 

@@ -117,7 +117,7 @@ async def get_callback(
         _with_details(),
         CallbackRequest,
         callback_id,
-        principal.org,
+        principal.body,
         name="call back request",
     )
     return _unpack(row)
@@ -132,7 +132,7 @@ async def list_callbacks(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[CallbackRow], str | None]:
-    query = _with_details().where(visible_to(CallbackRequest, principal.org))
+    query = _with_details().where(visible_to(CallbackRequest, principal.body))
     if month is not None:
         start, end = month.utc_range()
         query = query.where(

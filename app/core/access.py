@@ -19,15 +19,15 @@ T = TypeVar("T")
 
 
 def visible_to(
-    model: Any, org: str | None, *, owner: str = "from_org", also: Sequence[str] = ()
+    model: Any, body: str | None, *, owner: str = "from_org", also: Sequence[str] = ()
 ) -> Any:
-    """The WHERE clause of the rule, for lookups and lists alike: the records `org` may see
+    """The WHERE clause of the rule, for lookups and lists alike: the records `body` may see
     (None: every body's, as the CLI sees them)."""
-    if org is None:
+    if body is None:
         return True
     if not also:
-        return getattr(model, owner) == org
-    return or_(*(getattr(model, column) == org for column in (owner, *also)))
+        return getattr(model, owner) == body
+    return or_(*(getattr(model, column) == body for column in (owner, *also)))
 
 
 async def get_visible_row(
@@ -35,7 +35,7 @@ async def get_visible_row(
     query: Select[Any],
     model: Any,
     record_id: uuid.UUID,
-    org: str | None,
+    body: str | None,
     *,
     name: str,
     owner: str = "from_org",
@@ -43,8 +43,8 @@ async def get_visible_row(
     for_update: bool = False,
 ) -> Row[Any]:
     """The first row of `query` (whose entities include `model`) for the record `record_id`
-    if `org` may see it, else 404 `not_found` ("No such <name>.")."""
-    query = query.where(model.id == record_id, visible_to(model, org, owner=owner, also=also))
+    if `body` may see it, else 404 `not_found` ("No such <name>.")."""
+    query = query.where(model.id == record_id, visible_to(model, body, owner=owner, also=also))
     if for_update:
         # FOR UPDATE (PostgreSQL) serialises two changes of one record at once.
         query = query.with_for_update()
@@ -58,20 +58,20 @@ async def get_visible(
     session: AsyncSession,
     model: type[T],
     record_id: uuid.UUID,
-    org: str | None,
+    body: str | None,
     *,
     name: str,
     owner: str = "from_org",
     also: Sequence[str] = (),
     for_update: bool = False,
 ) -> T:
-    """The record `record_id` of `model` if the body `org` may see it, else 404."""
+    """The record `record_id` of `model` if the body `body` may see it, else 404."""
     row = await get_visible_row(
         session,
         select(model),
         model,
         record_id,
-        org,
+        body,
         name=name,
         owner=owner,
         also=also,

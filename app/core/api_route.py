@@ -2,7 +2,7 @@
 
 A FastAPI route class, not a protocol route: it opens the request's database session around
 the endpoint, so that a transaction whose connection was found dead runs once more on a
-fresh one. The API's routers add Idempotency-Key handling on top (idempotency.routes), the
+fresh one. The API's routers add Idempotency-Key handling on top (idempotency.api_route), the
 pages their error pages (web.pages).
 """
 

@@ -30,7 +30,7 @@ _RANK = {Role.agent: 0, Role.team_leader: 1, Role.admin: 2}
 @dataclass(frozen=True)
 class Principal:
     key_id: uuid.UUID
-    org: str
+    body: str  # the body the key belongs to (the api_keys.org column)
     role: Role
 
     def can(self, role: Role) -> bool:

@@ -9,7 +9,7 @@ from app.core.months import Month, MonthText
 from app.core.pagination import Cursor, PageSize
 from app.feedback import service
 from app.feedback.schemas import FeedbackCreate, FeedbackPage, FeedbackRead
-from app.idempotency.routes import IdempotentAPIRoute
+from app.idempotency.api_route import IdempotentAPIRoute
 from app.protocol.deps import Context
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"], route_class=IdempotentAPIRoute)

@@ -23,11 +23,11 @@ def submit_feedback(
     body: FeedbackCreate,
 ) -> Feedback:
     about = ctx.routes.body(body.about_org)
-    if about is None or ctx.routes.route(principal.org, body.about_org) is None:
-        raise no_route(principal.org, body.about_org)
+    if about is None or ctx.routes.route(principal.body, body.about_org) is None:
+        raise no_route(principal.body, body.about_org)
     feedback = Feedback(
         id=uuid.uuid4(),
-        from_org=principal.org,
+        from_org=principal.body,
         about_org=about.id,
         case_references=list(body.case_references),
         reason_for_contact=body.reason_for_contact,
@@ -59,7 +59,7 @@ def submit_feedback(
 async def get_feedback(
     session: AsyncSession, principal: Principal, feedback_id: uuid.UUID
 ) -> Feedback:
-    return await get_visible(session, Feedback, feedback_id, principal.org, name="feedback")
+    return await get_visible(session, Feedback, feedback_id, principal.body, name="feedback")
 
 
 async def list_feedback(
@@ -70,7 +70,7 @@ async def list_feedback(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Feedback], str | None]:
-    query = select(Feedback).where(visible_to(Feedback, principal.org))
+    query = select(Feedback).where(visible_to(Feedback, principal.body))
     if month is not None:
         start, end = month.utc_range()
         query = query.where(Feedback.submitted_at >= start, Feedback.submitted_at < end)

@@ -1,7 +1,7 @@
 from fastapi import APIRouter
 
 from app.core.auth import AnyKey
-from app.idempotency.routes import IdempotentAPIRoute
+from app.idempotency.api_route import IdempotentAPIRoute
 from app.protocol.deps import Routes
 from app.protocol.schemas import RouteTableRead
 

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Header, Path, Query, status
 from app.core.auth import AnyKey, TeamLeader
 from app.core.deps import ClockDep, Session
 from app.core.months import Month, MonthText
-from app.idempotency.routes import IdempotentAPIRoute
+from app.idempotency.api_route import IdempotentAPIRoute
 from app.protocol.deps import Routes
 from app.reports import service
 from app.reports.exports import MEDIA_TYPES, ReportFormat, attachment, negotiate

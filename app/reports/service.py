@@ -466,7 +466,7 @@ async def publish(
         on_time=now.astimezone(LONDON).date() <= due,
         published_at=now,
         published_by_key_id=principal.key_id,
-        published_by_org=principal.org,
+        published_by_org=principal.body,
         published_by_name=key_name or "",
     )
     session.add(publication)
@@ -486,7 +486,7 @@ async def publish(
         audit.AuditAction.publish,
         audit.RecordType.report_publication,
         publication.id,
-        org=principal.org,
+        org=principal.body,
         now=now,
     )
     return publication

@@ -4,7 +4,7 @@ from fastapi import APIRouter, status
 
 from app.core.auth import AnyKey
 from app.core.deps import Session
-from app.idempotency.routes import IdempotentAPIRoute
+from app.idempotency.api_route import IdempotentAPIRoute
 from app.protocol.deps import Context
 from app.signposts import service
 from app.signposts.schemas import SignpostCreate, SignpostRead

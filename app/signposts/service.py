@@ -18,11 +18,11 @@ def record_signpost(
     ctx: RequestContext,
     body: SignpostCreate,
 ) -> Signpost:
-    if ctx.routes.route(principal.org, body.to_org) is None:
-        raise no_route(principal.org, body.to_org)
+    if ctx.routes.route(principal.body, body.to_org) is None:
+        raise no_route(principal.body, body.to_org)
     signpost = Signpost(
         id=uuid.uuid4(),
-        from_org=principal.org,
+        from_org=principal.body,
         to_org=body.to_org,
         signposted_at=not_in_future(
             body.signposted_at or ctx.now, ctx.now, ctx.skew_seconds, "signposted_at"
@@ -39,4 +39,4 @@ def record_signpost(
 async def get_signpost(
     session: AsyncSession, principal: Principal, signpost_id: uuid.UUID
 ) -> Signpost:
-    return await get_visible(session, Signpost, signpost_id, principal.org, name="signpost")
+    return await get_visible(session, Signpost, signpost_id, principal.body, name="signpost")

@@ -4,7 +4,7 @@ from fastapi import APIRouter, status
 
 from app.core.auth import AnyKey
 from app.core.deps import Session
-from app.idempotency.routes import IdempotentAPIRoute
+from app.idempotency.api_route import IdempotentAPIRoute
 from app.protocol.context import RequestContext
 from app.protocol.deps import Context
 from app.transfers import service

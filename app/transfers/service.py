@@ -105,9 +105,9 @@ def start_problems(
     """Every rule `start_transfer` would refuse `body` for, not only the first: for a form
     that shows all its errors at once. `body` may be a draft (`model_construct`) whose
     fields the request model refused; those fields are left to the model's errors."""
-    route = ctx.routes.route(principal.org, body.to_org)
+    route = ctx.routes.route(principal.body, body.to_org)
     if route is None:
-        return [no_route(principal.org, body.to_org)]
+        return [no_route(principal.body, body.to_org)]
     return _problems(
         lambda: _topic_problem(route, body.topic),
         lambda: _reference_problem(route, body),
@@ -123,7 +123,7 @@ def start_problems(
 async def start_transfer(
     session: AsyncSession, principal: Principal, ctx: RequestContext, body: TransferCreate
 ) -> tuple[Transfer, CallbackRequest | None]:
-    route = _route(ctx, principal.org, body.to_org)
+    route = _route(ctx, principal.body, body.to_org)
     for problem in (_topic_problem(route, body.topic), _reference_problem(route, body)):
         if problem is not None:
             raise problem
@@ -141,7 +141,7 @@ async def start_transfer(
 
     transfer = Transfer(
         id=uuid.uuid4(),
-        from_org=principal.org,
+        from_org=principal.body,
         to_org=route.to_org,
         topic=body.topic,
         ivr_option=ivr.option if ivr else None,
@@ -326,7 +326,7 @@ async def get_transfer(
 ) -> Transfer:
     # FOR UPDATE (PostgreSQL) serialises two outcomes recorded for one transfer at once.
     return await get_visible(
-        session, Transfer, transfer_id, principal.org, name="transfer", for_update=for_update
+        session, Transfer, transfer_id, principal.body, name="transfer", for_update=for_update
     )
 
 

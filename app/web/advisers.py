@@ -109,8 +109,8 @@ async def _start_page(
     status: int = 200,
     signposted: Any = None,
 ) -> Response:
-    choices = _routes_from(routes, user.principal.org)
-    chosen = routes.route(user.principal.org, form.value("to_org"))
+    choices = _routes_from(routes, user.principal.body)
+    chosen = routes.route(user.principal.body, form.value("to_org"))
     if chosen is None and len(choices) == 1:
         chosen = choices[0]
         form.values["to_org"] = chosen.to_org
@@ -127,7 +127,7 @@ async def _start_page(
             ],
             "route": chosen,
             "bodies": routes.bodies,
-            "own": routes.bodies[user.principal.org],
+            "own": routes.bodies[user.principal.body],
             "signposted": signposted,
         },
         status=status,
@@ -365,7 +365,7 @@ async def send_callback_request(
 def _feedback_page(
     request: Request, user: WebUser, routes: RouteTable, form: Form, status: int = 200
 ) -> Response:
-    about = [routes.bodies[r.to_org] for r in _routes_from(routes, user.principal.org)]
+    about = [routes.bodies[r.to_org] for r in _routes_from(routes, user.principal.body)]
     choices = [(b.id, b.name, f"emailed to {b.feedback_mailbox}") for b in about]
     return render(request, "feedback_new.html", {"form": form, "about": choices}, status=status)
 

@@ -98,11 +98,11 @@ def render(
 ) -> Response:
     """A page from `template`, with what every page needs: the signed-in user, the sections
     they can see, and the CSRF token for its forms."""
-    session = sessions.current(request)
+    web_session = sessions.current(request)
     page: dict[str, Any] = {
         "request": request,
         "user": getattr(request.state, "web_user", None),
-        "csrf_token": session.csrf_token,
+        "csrf_token": web_session.csrf_token,
         **(context or {}),
     }
     html = environment.get_template(template).render(page)
