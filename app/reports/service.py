@@ -193,10 +193,31 @@ class MonthFigures:
 
     @classmethod
     def thaw(cls, data: dict[str, Any]) -> "MonthFigures":
+        """A published version's figures as today's models read them. A version published
+        before a measure was added has no value for it: it reads as nothing counted (0, no
+        change), so an old version still loads; a measure since removed is ignored."""
         return cls(
-            [DirectionFigures.model_validate(d) for d in data["directions"]],
-            FigureSet.model_validate(data["totals"]),
+            [DirectionFigures.model_validate(_with_every_measure(d)) for d in data["directions"]],
+            FigureSet.model_validate(_with_every_measure(data["totals"])),
         )
+
+
+_UNMEASURED: dict[str, Any] = {
+    "this_month": 0,
+    "previous_month": 0,
+    "change": {"absolute": 0, "percent": None},
+}
+
+
+def _with_every_measure(figure_set: dict[str, Any]) -> dict[str, Any]:
+    """`figure_set` (a frozen FigureSet) with a value for every measure `Measures` has now."""
+    return {
+        **figure_set,
+        **{
+            part: {**dict.fromkeys(Figures.model_fields, missing), **figure_set[part]}
+            for part, missing in _UNMEASURED.items()
+        },
+    }
 
 
 async def month_figures(session: AsyncSession, routes: RouteTable, month: Month) -> MonthFigures:
