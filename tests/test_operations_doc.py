@@ -5,8 +5,8 @@ import re
 
 import typer.main
 
-from app.cli import cli
 from app import settings_doc
+from app.cli import cli
 from app.core.settings import Settings
 
 DOC = settings_doc.DOCUMENT
