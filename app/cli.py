@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.service import CLI
 from app.core.auth import Role
 from app.core.clock import Clock
-from app.core.database import make_engine, make_sessionmaker
+from app.core.database import open_database
 from app.core.settings import get_settings
 from app.outbox import cli as outbox_commands
 from app.outbox.cli import outbox_cli
@@ -43,14 +43,12 @@ cli.add_typer(report_cli, name="report")
 cli.add_typer(outbox_cli, name="outbox")
 
 
-def _outbox_worker(engine: AsyncEngine) -> OutboxWorker:
+def _outbox_worker(sessionmaker: async_sessionmaker[AsyncSession]) -> OutboxWorker:
     from app.protocol.routes import load_table
     from app.wiring import outbox_worker
 
     settings = get_settings()
-    return outbox_worker(
-        make_sessionmaker(engine), settings, load_table(settings.routes_file), Clock()
-    )
+    return outbox_worker(sessionmaker, settings, load_table(settings.routes_file), Clock())
 
 
 outbox_commands.make_worker = _outbox_worker
@@ -159,22 +157,18 @@ async def _create_key(org: str, role: Role, name: str) -> tuple[str, str]:
     from app.protocol.routes import load_table
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            key, secret = await service.create_key(
-                session,
-                load_table(settings.routes_file),
-                org=org,
-                role=role,
-                name=name,
-                now=Clock().now(),
-                actor=CLI,
-            )
-            await session.commit()
-            return str(key.id), secret
-    finally:
-        await engine.dispose()
+    async with open_database(settings.database_url) as sessionmaker, sessionmaker() as session:
+        key, secret = await service.create_key(
+            session,
+            load_table(settings.routes_file),
+            org=org,
+            role=role,
+            name=name,
+            now=Clock().now(),
+            actor=CLI,
+        )
+        await session.commit()
+        return str(key.id), secret
 
 
 def _key_name(value: str) -> str:
@@ -228,12 +222,8 @@ def keys_list(
         return f"{key_id:<36}  {body:<6} {role:<11} {prefix:<10} {state:<18} {name}"
 
     async def run() -> None:
-        engine = make_engine(get_settings().database_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                keys = await service.list_keys(session, body)
-        finally:
-            await engine.dispose()
+        async with open_database() as sessionmaker, sessionmaker() as session:
+            keys = await service.list_keys(session, body)
         typer.echo(row("ID", "BODY", "ROLE", "PREFIX", "STATE", "NAME"))
         for key in keys:
             state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
@@ -249,13 +239,9 @@ def keys_revoke(key_id: uuid.UUID) -> None:
     from app.keys import service
 
     async def run() -> None:
-        engine = make_engine(get_settings().database_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                await service.revoke_key(session, key_id, now=Clock().now(), actor=CLI)
-                await session.commit()
-        finally:
-            await engine.dispose()
+        async with open_database() as sessionmaker, sessionmaker() as session:
+            await service.revoke_key(session, key_id, now=Clock().now(), actor=CLI)
+            await session.commit()
 
     try:
         asyncio.run(run())
@@ -283,16 +269,12 @@ def purge(
     settings = get_settings()
 
     async def run() -> int:
-        engine = make_engine(settings.database_url)
-        try:
-            sessionmaker = make_sessionmaker(engine)
+        async with open_database(settings.database_url) as sessionmaker:
             now = Clock().now()
             if dry_run:
                 async with sessionmaker() as session:
                     return await retention.count_due(session, now, retention.Retention.of(settings))
             return await retention.purge_personal_data(sessionmaker, settings, now=now, actor=CLI)
-        finally:
-            await engine.dispose()
 
     count = asyncio.run(run())
     verb = "due for purging" if dry_run else "purged"
@@ -341,13 +323,9 @@ def _port_is_free(host: str, port: int) -> bool:
 async def _is_active_cqc_agent_key(secret: str) -> bool:
     from app.core.auth import principal_for_secret
 
-    engine = make_engine(get_settings().database_url)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            principal = await principal_for_secret(session, secret)
-    finally:
-        await engine.dispose()
-    return principal is not None and (principal.org, principal.role) == ("cqc", Role.agent)
+    async with open_database() as sessionmaker, sessionmaker() as session:
+        principal = await principal_for_secret(session, secret)
+    return principal is not None and (principal.body, principal.role) == ("cqc", Role.agent)
 
 
 def _quickstart_secret(path: Path) -> tuple[str, bool]:

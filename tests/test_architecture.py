@@ -37,6 +37,7 @@ WIRING = "<wiring>"
 CORE = "core"
 
 APP = Path(__file__).resolve().parent.parent / "app"
+
 LEVEL = {package: level for level, layer in enumerate(LAYERS) for package in layer}
 
 
@@ -162,7 +163,6 @@ def test_every_package_has_a_layer() -> None:
     assert {edge.target for edge in _edges()} <= LEVEL.keys()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 removes today's package cycles")
 def test_no_package_cycles() -> None:
     edges = _edges()
     cycles = _cycles(edges)
@@ -192,13 +192,11 @@ def test_no_package_cycles() -> None:
     assert cycles == [], "package cycles:\n" + "\n".join(details)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 puts core at the bottom")
 def test_core_imports_no_domain() -> None:
     offending = [e for e in _edges() if e.source == CORE]
     assert offending == [], _report("imports from core/ to a package above it", offending)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 puts the packages in STYLE.md's layers")
 def test_imports_follow_the_layers() -> None:
     offending = [e for e in _edges() if LEVEL[e.target] >= LEVEL[e.source]]
     assert offending == [], _report("imports across or up the layers", offending)

@@ -4,20 +4,25 @@ then read by team leaders of both bodies as JSON, CSV and XLSX, and published.""
 import csv
 import io
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 import openpyxl
 import pytest
-from sqlalchemy import event, text
+from pydantic import Field
+from sqlalchemy import event, select, text
 
 from app.core.clock import FixedClock
+from app.core.database import make_sessionmaker
 from app.core.months import Month
 from app.reports import service
-from app.reports.schemas import MEASURES
+from app.reports.models import ReportPublication
+from app.reports.schemas import MEASURES, Change, FigureSet, Measures
 from tests.conftest import Key
 from tests.events import Contacts
 from tests.helpers import assert_problem
 
 OCT = "2026-10"
+T = TypeVar("T")
 
 
 def at(text_: str) -> datetime:
@@ -416,3 +421,47 @@ async def test_the_counting_statement_can_use_the_time_indexes(app, is_postgres:
         plan = "\n".join(row[0] for row in await connection.execute(text(f"EXPLAIN {compiled}")))
     assert "ix_transfers_outcome_at" in plan, plan
     assert "ix_signposts_signposted_at" in plan, plan
+
+
+async def test_an_old_version_still_loads_after_a_measure_is_added(
+    app, client, clock: FixedClock, contacts: Contacts, cqc_agent: Key, cqc_leader: Key, monkeypatch
+) -> None:
+    """Published with today's measures; then the report gains a measure (added here, in the
+    test, the way a later change would add it to Measures); version 1 still reads back, its
+    figures as they were frozen and the new measure as nothing counted."""
+    await contacts.connected(cqc_agent, "lgsco", at("2026-10-05T09:00:00"))
+    clock.set(at("2026-11-02T10:00:00"))
+    published = await client.post(
+        f"/v1/reports/contact-volumes/{OCT}/publish",
+        json={"fluctuation_note": "Before referrals were counted."},
+        headers=cqc_leader.headers,
+    )
+    assert published.status_code == 201, published.text
+
+    class MoreMeasures(Measures[T], Generic[T]):
+        referrals: T = Field(title="Referrals")
+
+    class MoreFigureSet(FigureSet):
+        this_month: MoreMeasures[int]  # type: ignore[assignment]
+        previous_month: MoreMeasures[int]  # type: ignore[assignment]
+        change: MoreMeasures[Change]  # type: ignore[assignment]
+
+    class MoreDirectionFigures(MoreFigureSet):
+        from_org: str
+        to_org: str
+        label: str
+
+    monkeypatch.setattr(service, "Figures", MoreMeasures[int])
+    monkeypatch.setattr(service, "FigureSet", MoreFigureSet)
+    monkeypatch.setattr(service, "DirectionFigures", MoreDirectionFigures)
+
+    async with make_sessionmaker(app.state.engine)() as session:
+        stored = (await session.scalars(select(ReportPublication))).one()
+    old = service.MonthFigures.thaw(stored.figures)
+
+    cqc_to_lgsco = next(d for d in old.directions if (d.from_org, d.to_org) == ("cqc", "lgsco"))
+    assert isinstance(cqc_to_lgsco, MoreDirectionFigures)
+    assert cqc_to_lgsco.this_month.warm_transfers_connected == 1  # as frozen
+    assert cqc_to_lgsco.this_month.referrals == 0  # not counted then
+    assert old.totals.change.referrals == Change(absolute=0, percent=None)
+    assert old.totals.this_month.total_contacts == 1

@@ -29,7 +29,7 @@ async def list_audit_events(
     service itself) created, published, revoked or purged which record, and when."""
     rows, next_cursor = await service.list_events(
         session,
-        principal.org,
+        principal.body,
         action=action,
         record_type=record_type,
         since=since,

@@ -94,7 +94,7 @@ def created_event(
 ) -> AuditEvent:
     """The row for a record that `principal` created for its own body, not yet stored."""
     return new_event(
-        Actor.of(principal), AuditAction.create, record_type, record_id, org=principal.org, now=now
+        Actor.of(principal), AuditAction.create, record_type, record_id, org=principal.body, now=now
     )
 
 

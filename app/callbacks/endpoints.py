@@ -9,9 +9,9 @@ from app.core.auth import AnyKey, TeamLeader
 from app.core.deps import Session
 from app.core.months import Month, MonthText
 from app.core.pagination import Cursor, PageSize
-from app.idempotency.routes import IdempotentRoute
+from app.idempotency.api_route import IdempotentAPIRoute
 
-router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"], route_class=IdempotentAPIRoute)
 
 
 @router.get("/{callback_id}", operation_id="get_callback")

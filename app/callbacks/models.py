@@ -5,7 +5,6 @@ from sqlalchemy import ForeignKey, Index, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, UTCDateTime
-from app.transfers.models import Transfer
 
 
 class CallbackRequest(Base):
@@ -28,6 +27,8 @@ class CallbackRequest(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # The failed transfer it came from (a foreign key by name: call backs import nothing of
+    # transfers, whose one-request outcome writes both rows in order itself).
     transfer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("transfers.id"), unique=True)
     from_org: Mapped[str] = mapped_column(String(32))
     to_org: Mapped[str] = mapped_column(String(32))
@@ -40,8 +41,6 @@ class CallbackRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     personal_data_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    # Declared so that the unit of work inserts the transfer first in a one-request outcome.
-    transfer: Mapped["Transfer"] = relationship(lazy="raise")
     caller: Mapped["CallerDetails | None"] = relationship(
         back_populates="callback_request", uselist=False, lazy="raise", passive_deletes=True
     )

@@ -1,12 +1,33 @@
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import Field
 
 from app.callbacks.models import CallbackRequest, CallerDetails
-from app.core.validation import ResponseModel
+from app.core.validation import (
+    CallerName,
+    PhoneNumber,
+    ProviderName,
+    RequestModel,
+    ResponseModel,
+)
 from app.outbox.models import DeliveryStatus, OutboxMessage
-from app.transfers.schemas import FailureReason
+
+
+# Why the warm transfer failed and a call back is requested instead. (A comment, not a
+# docstring: a docstring would enter the OpenAPI document.)
+class FailureReason(StrEnum):
+    wait_threshold_exceeded = "wait_threshold_exceeded"
+    high_call_volume = "high_call_volume"
+
+
+class Caller(RequestModel):
+    """The only caller details the protocol lets one body send the other."""
+
+    name: CallerName
+    contact_number: PhoneNumber
+    provider: ProviderName
 
 
 class CallerRead(ResponseModel):

@@ -1,8 +1,9 @@
 """Call back requests: stored with the caller's details and an outbox row, in one transaction."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,60 +12,66 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.callbacks.emails import KIND as CALLBACK_REQUEST_EMAIL
 from app.callbacks.models import CallbackRequest, CallerDetails
+from app.callbacks.schemas import Caller, FailureReason
 from app.core import metrics
+from app.core.access import get_visible_row, visible_to
 from app.core.auth import Principal
-from app.core.errors import NotFound
 from app.core.months import Month
 from app.core.pagination import newest_first, split_page
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
 from app.protocol.routes import Route
 
-if TYPE_CHECKING:
-    from app.transfers.models import Transfer
-    from app.transfers.schemas import Caller
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What a call back request is made from: a failed warm transfer, in plain values."""
+
+    transfer_id: uuid.UUID
+    from_org: str
+    to_org: str
+    reason: FailureReason
+    sender_reference: str
+    permission_to_share_at: datetime
+    caller: Caller
 
 
 def create_callback_request(
     session: AsyncSession,
+    failure: Failure,
     *,
-    transfer: "Transfer",
     route: Route,
     principal: Principal,
-    caller: "Caller",
     now: datetime,
 ) -> CallbackRequest:
-    records = new_callback_request(
-        transfer=transfer, route=route, principal=principal, caller=caller, now=now
-    )
+    records = new_callback_request(failure, route=route, principal=principal, now=now)
     session.add_all(records)
     return records[0]
 
 
 def new_callback_request(
+    failure: Failure,
     *,
-    transfer: "Transfer",
     route: Route,
     principal: Principal,
-    caller: "Caller",
     now: datetime,
 ) -> tuple[CallbackRequest, CallerDetails, OutboxMessage, AuditEvent]:
     """The call back request, the caller's details, the email to send and the audit row, not
     yet stored."""
-    assert transfer.sender_reference and transfer.permission_to_share_at and transfer.failed_at
     callback = CallbackRequest(
         id=uuid.uuid4(),
-        transfer_id=transfer.id,
-        from_org=transfer.from_org,
-        to_org=transfer.to_org,
-        reason=transfer.failure_reason,
-        sender_reference=transfer.sender_reference,
-        permission_to_share_at=transfer.permission_to_share_at,
+        transfer_id=failure.transfer_id,
+        from_org=failure.from_org,
+        to_org=failure.to_org,
+        reason=failure.reason.value,
+        sender_reference=failure.sender_reference,
+        permission_to_share_at=failure.permission_to_share_at,
         mailbox=route.callback_mailbox,
         requested_at=now,
         created_by_key_id=principal.key_id,
         created_at=now,
     )
+    caller = failure.caller
     details = CallerDetails(
         callback_request_id=callback.id,
         name=caller.name,
@@ -107,15 +114,14 @@ def _unpack(row: Any) -> CallbackRow:
 async def get_callback(
     session: AsyncSession, principal: Principal, callback_id: uuid.UUID
 ) -> CallbackRow:
-    row = (
-        await session.execute(
-            _with_details().where(
-                CallbackRequest.id == callback_id, CallbackRequest.from_org == principal.org
-            )
-        )
-    ).first()
-    if row is None:
-        raise NotFound("not_found", "No such call back request.")
+    row = await get_visible_row(
+        session,
+        _with_details(),
+        CallbackRequest,
+        callback_id,
+        principal.body,
+        name="call back request",
+    )
     return _unpack(row)
 
 
@@ -128,7 +134,7 @@ async def list_callbacks(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[CallbackRow], str | None]:
-    query = _with_details().where(CallbackRequest.from_org == principal.org)
+    query = _with_details().where(visible_to(CallbackRequest, principal.body))
     if month is not None:
         start, end = month.utc_range()
         query = query.where(

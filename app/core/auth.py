@@ -12,9 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.api_keys import ApiKey
 from app.core.database import get_session
 from app.core.errors import Forbidden, Unauthorized
-from app.keys.models import ApiKey
 
 
 class Role(StrEnum):
@@ -30,7 +30,7 @@ _RANK = {Role.agent: 0, Role.team_leader: 1, Role.admin: 2}
 @dataclass(frozen=True)
 class Principal:
     key_id: uuid.UUID
-    org: str
+    body: str  # the body the key belongs to (the api_keys.org column)
     role: Role
 
     def can(self, role: Role) -> bool:

@@ -8,13 +8,13 @@ whole transaction once more on a fresh one, provided it had not reached its COMM
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fastapi import Request
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import (
@@ -48,8 +48,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# How constraints and indexes the models do not name are named: the same on every database,
+# so a later migration can refer to them. Migration 0009_naming renamed the existing ones.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
 class Base(DeclarativeBase):
-    pass
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 logger = logging.getLogger("handoff.database")
@@ -202,6 +213,19 @@ class RequestSession(AsyncSession):
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=RequestSession, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def open_database(url: str | None = None) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The database (`url`, else HANDOFF_DATABASE_URL) for one command's run, the CLI's and
+    the outbox worker's: its sessionmaker, the engine disposed of however the command ends."""
+    from app.core.settings import get_settings
+
+    engine = make_engine(url if url is not None else get_settings().database_url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 async def in_request_session(request: Request, handler: Callable[[Request], Awaitable[T]]) -> T:

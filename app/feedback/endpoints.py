@@ -4,14 +4,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.core.auth import AnyKey, TeamLeader
-from app.core.deps import ClockDep, Routes, Session, SettingsDep
+from app.core.deps import Session
 from app.core.months import Month, MonthText
 from app.core.pagination import Cursor, PageSize
 from app.feedback import service
 from app.feedback.schemas import FeedbackCreate, FeedbackPage, FeedbackRead
-from app.idempotency.routes import IdempotentRoute
+from app.idempotency.api_route import IdempotentAPIRoute
+from app.protocol.deps import Context
 
-router = APIRouter(prefix="/v1/feedback", tags=["feedback"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1/feedback", tags=["feedback"], route_class=IdempotentAPIRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="submit_feedback")
@@ -19,18 +20,9 @@ async def submit_feedback(
     body: FeedbackCreate,
     principal: AnyKey,
     session: Session,
-    routes: Routes,
-    clock: ClockDep,
-    settings: SettingsDep,
+    ctx: Context,
 ) -> FeedbackRead:
-    feedback = service.submit_feedback(
-        session,
-        principal,
-        routes,
-        body,
-        now=clock.now(),
-        skew_seconds=settings.clock_skew_seconds,
-    )
+    feedback = service.submit_feedback(session, principal, ctx, body)
     await session.commit()
     return FeedbackRead.model_validate(feedback)
 

@@ -1,12 +1,11 @@
 import uuid
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.core.access import get_visible, visible_to
 from app.core.auth import Principal
-from app.core.errors import NotFound
 from app.core.months import Month
 from app.core.pagination import newest_first, split_page
 from app.core.rules import not_in_future
@@ -14,25 +13,22 @@ from app.feedback.emails import KIND as FEEDBACK_EMAIL
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackCreate
 from app.outbox import service as outbox
-from app.protocol.routes import RouteTable
-from app.transfers.exceptions import no_route
+from app.protocol.context import RequestContext
+from app.protocol.exceptions import no_route
 
 
 def submit_feedback(
     session: AsyncSession,
     principal: Principal,
-    routes: RouteTable,
+    ctx: RequestContext,
     body: FeedbackCreate,
-    *,
-    now: datetime,
-    skew_seconds: int,
 ) -> Feedback:
-    about = routes.body(body.about_org)
-    if about is None or routes.route(principal.org, body.about_org) is None:
-        raise no_route(principal.org, body.about_org)
+    about = ctx.routes.body(body.about_org)
+    if about is None or ctx.routes.route(principal.body, body.about_org) is None:
+        raise no_route(principal.body, body.about_org)
     feedback = Feedback(
         id=uuid.uuid4(),
-        from_org=principal.org,
+        from_org=principal.body,
         about_org=about.id,
         case_references=list(body.case_references),
         reason_for_contact=body.reason_for_contact,
@@ -40,18 +36,22 @@ def submit_feedback(
         correct_advice=body.correct_advice,
         suggested_action=body.suggested_action,
         occurred_at=(
-            not_in_future(body.occurred_at, now, skew_seconds, "occurred_at")
+            not_in_future(body.occurred_at, ctx.now, ctx.skew_seconds, "occurred_at")
             if body.occurred_at
             else None
         ),
         mailbox=str(about.feedback_mailbox),
-        submitted_at=now,
+        submitted_at=ctx.now,
         created_by_key_id=principal.key_id,
     )
     session.add(feedback)
-    audit.created(session, principal, audit.RecordType.feedback, feedback.id, now)
+    audit.created(session, principal, audit.RecordType.feedback, feedback.id, ctx.now)
     outbox.enqueue(
-        session, kind=FEEDBACK_EMAIL, subject_id=feedback.id, to_address=feedback.mailbox, now=now
+        session,
+        kind=FEEDBACK_EMAIL,
+        subject_id=feedback.id,
+        to_address=feedback.mailbox,
+        now=ctx.now,
     )
     return feedback
 
@@ -59,10 +59,7 @@ def submit_feedback(
 async def get_feedback(
     session: AsyncSession, principal: Principal, feedback_id: uuid.UUID
 ) -> Feedback:
-    feedback = await session.get(Feedback, feedback_id)
-    if feedback is None or feedback.from_org != principal.org:
-        raise NotFound("not_found", "No such feedback.")
-    return feedback
+    return await get_visible(session, Feedback, feedback_id, principal.body, name="feedback")
 
 
 async def list_feedback(
@@ -73,7 +70,7 @@ async def list_feedback(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Feedback], str | None]:
-    query = select(Feedback).where(Feedback.from_org == principal.org)
+    query = select(Feedback).where(visible_to(Feedback, principal.body))
     if month is not None:
         start, end = month.utc_range()
         query = query.where(Feedback.submitted_at >= start, Feedback.submitted_at < end)

@@ -17,9 +17,7 @@ class IdempotencyKey(Base):
     """
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (
-        UniqueConstraint("api_key_id", "key_hash", name="uq_idempotency_keys_api_key_key"),
-    )
+    __table_args__ = (UniqueConstraint("api_key_id", "key_hash"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     api_key_id: Mapped[uuid.UUID] = mapped_column(

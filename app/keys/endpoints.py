@@ -5,13 +5,14 @@ import uuid
 from fastapi import APIRouter, status
 
 from app.core.auth import Admin
-from app.core.deps import ClockDep, Routes, Session
+from app.core.deps import ClockDep, Session
 from app.core.pagination import Cursor, PageSize
-from app.idempotency.routes import IdempotentRoute
+from app.idempotency.api_route import IdempotentAPIRoute
 from app.keys import service
 from app.keys.schemas import KeyCreate, KeyCreated, KeyPage, KeyRead
+from app.protocol.deps import Routes
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1/keys", tags=["keys"], route_class=IdempotentAPIRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="create_key")
@@ -21,7 +22,7 @@ async def create_key(
     key, secret = await service.create_key(
         session,
         routes,
-        org=principal.org,
+        org=principal.body,
         role=body.role,
         name=body.name,
         now=clock.now(),
@@ -37,7 +38,7 @@ async def list_keys(
 ) -> KeyPage:
     """The calling body's keys, newest first."""
     keys, next_cursor = await service.page_of_keys(
-        session, principal.org, limit=limit, cursor=cursor
+        session, principal.body, limit=limit, cursor=cursor
     )
     return KeyPage(items=[KeyRead.model_validate(k) for k in keys], next_cursor=next_cursor)
 
@@ -47,7 +48,7 @@ async def revoke_key(
     key_id: uuid.UUID, principal: Admin, session: Session, clock: ClockDep
 ) -> KeyRead:
     key = await service.revoke_key(
-        session, key_id, now=clock.now(), actor=principal, org=principal.org
+        session, key_id, now=clock.now(), actor=principal, org=principal.body
     )
     await session.commit()
     return KeyRead.model_validate(key)

@@ -8,8 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.core.access import get_visible
 from app.core.auth import Principal, Role, forget_principal, hash_key
-from app.core.errors import NotFound, Unprocessable
+from app.core.errors import Unprocessable
 from app.core.pagination import newest_first, split_page
 from app.keys.models import ApiKey
 from app.protocol.routes import RouteTable
@@ -77,9 +78,7 @@ async def revoke_key(
     actor: audit.Actor | Principal,
     org: str | None = None,
 ) -> ApiKey:
-    key = await session.get(ApiKey, key_id)
-    if key is None or (org is not None and key.org != org):
-        raise NotFound("not_found", "No such key.")
+    key = await get_visible(session, ApiKey, key_id, org, name="key", owner="org")
     if key.revoked_at is None:
         key.revoked_at = now
         audit.record(

@@ -3,17 +3,15 @@
 import asyncio
 import signal
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import Clock
-from app.core.database import make_engine, make_sessionmaker
+from app.core.database import open_database
 from app.core.errors import DomainError
-from app.core.settings import get_settings
 from app.outbox import service
 from app.outbox.models import DeliveryStatus
 from app.outbox.worker import OutboxWorker
@@ -22,22 +20,13 @@ outbox_cli = typer.Typer(help="Deliver and inspect outgoing email.", no_args_is_
 
 # Builds the worker with the email kinds and periodic jobs wired in: set by app/cli.py, which
 # adds these commands to `handoff` (the outbox knows neither the kinds nor the jobs).
-make_worker: Callable[[AsyncEngine], OutboxWorker] | None = None
+make_worker: Callable[[async_sessionmaker[AsyncSession]], OutboxWorker] | None = None
 
 
-@asynccontextmanager
-async def _engine() -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(get_settings().database_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
-def _worker(engine: AsyncEngine) -> OutboxWorker:
+def _worker(sessionmaker: async_sessionmaker[AsyncSession]) -> OutboxWorker:
     if make_worker is None:
         raise RuntimeError("the outbox commands run from `handoff` (app/cli.py wires them)")
-    return make_worker(engine)
+    return make_worker(sessionmaker)
 
 
 @outbox_cli.command("work")
@@ -49,8 +38,8 @@ def outbox_work() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with _engine() as engine:
-            await _worker(engine).run(stop)
+        async with open_database() as sessionmaker:
+            await _worker(sessionmaker).run(stop)
 
     asyncio.run(run())
 
@@ -61,9 +50,9 @@ def outbox_drain() -> None:
     unsent afterwards (retrying, pending or being sent) or this drain found one dead, else 0."""
 
     async def run() -> tuple[dict[DeliveryStatus, int], dict[DeliveryStatus, int]]:
-        async with _engine() as engine:
-            outcomes = dict(await _worker(engine).drain())
-            async with make_sessionmaker(engine)() as session:
+        async with open_database() as sessionmaker:
+            outcomes = dict(await _worker(sessionmaker).drain())
+            async with sessionmaker() as session:
                 return outcomes, await service.unsent(session)
 
     outcomes, unsent = asyncio.run(run())
@@ -86,7 +75,7 @@ def outbox_list(
     """Newest messages first: id, state, attempts, last error, recipient, record it is for."""
 
     async def run() -> None:
-        async with _engine() as engine, make_sessionmaker(engine)() as session:
+        async with open_database() as sessionmaker, sessionmaker() as session:
             typer.echo(
                 f"{'outbox id':<36}  {'status':<8} {'n':>2}  {'last error':<20} "
                 f"{'sent or next try (UTC)':<22}  {'kind':<16} {'record':<36}  to"
@@ -111,7 +100,7 @@ def outbox_retry(
     """Queue a dead or retrying message again, due now, with all its attempts."""
 
     async def run() -> uuid.UUID:
-        async with _engine() as engine, make_sessionmaker(engine)() as session:
+        async with open_database() as sessionmaker, sessionmaker() as session:
             return (await service.retry(session, message_id, now=Clock().now())).id
 
     try:

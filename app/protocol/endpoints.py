@@ -1,11 +1,11 @@
 from fastapi import APIRouter
 
+from app.core.api_route import SessionAPIRoute
 from app.core.auth import AnyKey
-from app.core.deps import Routes
-from app.idempotency.routes import IdempotentRoute
+from app.protocol.deps import Routes
 from app.protocol.schemas import RouteTableRead
 
-router = APIRouter(prefix="/v1/routes", tags=["protocol"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1/routes", tags=["protocol"], route_class=SessionAPIRoute)
 
 
 @router.get("", operation_id="list_routes")

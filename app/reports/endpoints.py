@@ -3,15 +3,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, status
 
 from app.core.auth import AnyKey, TeamLeader
-from app.core.deps import ClockDep, Routes, Session
+from app.core.deps import ClockDep, Session
 from app.core.months import Month, MonthText
-from app.idempotency.routes import IdempotentRoute
+from app.idempotency.api_route import IdempotentAPIRoute
+from app.protocol.deps import Routes
 from app.reports import service
 from app.reports.exports import MEDIA_TYPES, ReportFormat, attachment, negotiate
 from app.reports.schemas import ContactVolumeReport, DueDate, DueDates, Publication, PublishRequest
 from app.reports.workdays import DUE_WORKING_DAY, due_date
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=IdempotentAPIRoute)
 
 FORMATS = {
     200: {

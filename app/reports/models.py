@@ -26,9 +26,7 @@ class ReportPublication(Base):
     """
 
     __tablename__ = "report_publications"
-    __table_args__ = (
-        UniqueConstraint("month", "version", name="uq_report_publications_month_version"),
-    )
+    __table_args__ = (UniqueConstraint("month", "version"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM, a Europe/London calendar month

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.callbacks.schemas import FailureReason
 from app.core import metrics
 from app.core.auth import Principal
 from app.core.errors import Conflict, NotFound
@@ -51,7 +52,7 @@ from app.reports.schemas import (
 from app.reports.workdays import due_date
 from app.signposts.models import Signpost
 from app.transfers.models import Transfer
-from app.transfers.schemas import FailureReason, TransferStatus
+from app.transfers.schemas import TransferStatus
 
 Direction = tuple[str, str]
 
@@ -192,10 +193,31 @@ class MonthFigures:
 
     @classmethod
     def thaw(cls, data: dict[str, Any]) -> "MonthFigures":
+        """A published version's figures as today's models read them. A version published
+        before a measure was added has no value for it: it reads as nothing counted (0, no
+        change), so an old version still loads; a measure since removed is ignored."""
         return cls(
-            [DirectionFigures.model_validate(d) for d in data["directions"]],
-            FigureSet.model_validate(data["totals"]),
+            [DirectionFigures.model_validate(_with_every_measure(d)) for d in data["directions"]],
+            FigureSet.model_validate(_with_every_measure(data["totals"])),
         )
+
+
+_UNMEASURED: dict[str, Any] = {
+    "this_month": 0,
+    "previous_month": 0,
+    "change": {"absolute": 0, "percent": None},
+}
+
+
+def _with_every_measure(figure_set: dict[str, Any]) -> dict[str, Any]:
+    """`figure_set` (a frozen FigureSet) with a value for every measure `Measures` has now."""
+    return {
+        **figure_set,
+        **{
+            part: {**dict.fromkeys(Figures.model_fields, missing), **figure_set[part]}
+            for part, missing in _UNMEASURED.items()
+        },
+    }
 
 
 async def month_figures(session: AsyncSession, routes: RouteTable, month: Month) -> MonthFigures:
@@ -465,7 +487,7 @@ async def publish(
         on_time=now.astimezone(LONDON).date() <= due,
         published_at=now,
         published_by_key_id=principal.key_id,
-        published_by_org=principal.org,
+        published_by_org=principal.body,
         published_by_name=key_name or "",
     )
     session.add(publication)
@@ -485,7 +507,7 @@ async def publish(
         audit.AuditAction.publish,
         audit.RecordType.report_publication,
         publication.id,
-        org=principal.org,
+        org=principal.body,
         now=now,
     )
     return publication

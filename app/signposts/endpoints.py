@@ -3,12 +3,13 @@ import uuid
 from fastapi import APIRouter, status
 
 from app.core.auth import AnyKey
-from app.core.deps import ClockDep, Routes, Session, SettingsDep
-from app.idempotency.routes import IdempotentRoute
+from app.core.deps import Session
+from app.idempotency.api_route import IdempotentAPIRoute
+from app.protocol.deps import Context
 from app.signposts import service
 from app.signposts.schemas import SignpostCreate, SignpostRead
 
-router = APIRouter(prefix="/v1/signposts", tags=["signposts"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1/signposts", tags=["signposts"], route_class=IdempotentAPIRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="record_signpost")
@@ -16,13 +17,9 @@ async def record_signpost(
     body: SignpostCreate,
     principal: AnyKey,
     session: Session,
-    routes: Routes,
-    clock: ClockDep,
-    settings: SettingsDep,
+    ctx: Context,
 ) -> SignpostRead:
-    signpost = service.record_signpost(
-        session, principal, routes, body, now=clock.now(), skew_seconds=settings.clock_skew_seconds
-    )
+    signpost = service.record_signpost(session, principal, ctx, body)
     await session.commit()
     return SignpostRead.model_validate(signpost)
 

@@ -1,47 +1,42 @@
 import uuid
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.core.access import get_visible
 from app.core.auth import Principal
-from app.core.errors import NotFound
 from app.core.rules import not_in_future
-from app.protocol.routes import RouteTable
+from app.protocol.context import RequestContext
+from app.protocol.exceptions import no_route
 from app.signposts.models import Signpost
 from app.signposts.schemas import SignpostCreate
-from app.transfers.exceptions import no_route
 
 
 def record_signpost(
     session: AsyncSession,
     principal: Principal,
-    routes: RouteTable,
+    ctx: RequestContext,
     body: SignpostCreate,
-    *,
-    now: datetime,
-    skew_seconds: int,
 ) -> Signpost:
-    if routes.route(principal.org, body.to_org) is None:
-        raise no_route(principal.org, body.to_org)
+    if ctx.routes.route(principal.body, body.to_org) is None:
+        raise no_route(principal.body, body.to_org)
     signpost = Signpost(
         id=uuid.uuid4(),
-        from_org=principal.org,
+        from_org=principal.body,
         to_org=body.to_org,
-        signposted_at=not_in_future(body.signposted_at or now, now, skew_seconds, "signposted_at"),
+        signposted_at=not_in_future(
+            body.signposted_at or ctx.now, ctx.now, ctx.skew_seconds, "signposted_at"
+        ),
         sender_reference=body.sender_reference,
         created_by_key_id=principal.key_id,
-        created_at=now,
+        created_at=ctx.now,
     )
     session.add(signpost)
-    audit.created(session, principal, audit.RecordType.signpost, signpost.id, now)
+    audit.created(session, principal, audit.RecordType.signpost, signpost.id, ctx.now)
     return signpost
 
 
 async def get_signpost(
     session: AsyncSession, principal: Principal, signpost_id: uuid.UUID
 ) -> Signpost:
-    signpost = await session.get(Signpost, signpost_id)
-    if signpost is None or signpost.from_org != principal.org:
-        raise NotFound("not_found", "No such signpost.")
-    return signpost
+    return await get_visible(session, Signpost, signpost_id, principal.body, name="signpost")

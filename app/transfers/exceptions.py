@@ -1,10 +1,4 @@
-from app.core.errors import Conflict, Unprocessable
-
-
-def no_route(from_org: str, to_org: str) -> Unprocessable:
-    return Unprocessable(
-        "no_route", f"There is no route from '{from_org}' to '{to_org}' in the protocol."
-    )
+from app.core.errors import Conflict
 
 
 def transfer_not_waiting(status: str) -> Conflict:

@@ -5,34 +5,16 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from app.core.validation import (
-    AwareDatetime,
-    CallerName,
-    PhoneNumber,
-    ProviderName,
-    Reference,
-    RequestModel,
-    ResponseModel,
-)
+# The caller's details and the failure reason are the call back request's; a failed
+# transfer sends them on.
+from app.callbacks.schemas import Caller, FailureReason
+from app.core.validation import AwareDatetime, Reference, RequestModel, ResponseModel
 
 
 class TransferStatus(StrEnum):
     waiting = "waiting"
     connected = "connected"
     failed = "failed"
-
-
-class FailureReason(StrEnum):
-    wait_threshold_exceeded = "wait_threshold_exceeded"
-    high_call_volume = "high_call_volume"
-
-
-class Caller(RequestModel):
-    """The only caller details the protocol lets one body send the other."""
-
-    name: CallerName
-    contact_number: PhoneNumber
-    provider: ProviderName
 
 
 class TransferConnect(RequestModel):

@@ -4,22 +4,23 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, TextClause, bindparam, select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.audit.models import AuditEvent
 from app.callbacks import service as callbacks
-from app.callbacks.models import CallbackRequest, CallerDetails
+from app.callbacks.models import CallbackRequest
+from app.core.access import get_visible
 from app.core.auth import Principal
-from app.core.database import Base
-from app.core.errors import DomainError, NotFound, Unprocessable
+from app.core.errors import DomainError, Unprocessable
 from app.core.rules import not_before, not_in_future
-from app.outbox.models import OutboxMessage
-from app.protocol.routes import ReferenceRule, Route, RouteTable
-from app.transfers import exceptions
+from app.protocol.context import RequestContext
+from app.protocol.exceptions import no_route
+from app.protocol.routes import ReferenceRule, Route
+from app.transfers import exceptions, new_records
 from app.transfers.models import Transfer
 from app.transfers.schemas import (
+    Caller,
     ConnectedOutcome,
     FailedOutcome,
     FailureReason,
@@ -30,24 +31,15 @@ from app.transfers.schemas import (
 )
 
 
-class TransferContext:
-    """What every rule needs besides the transfer: the table, now, the allowed skew."""
-
-    def __init__(self, routes: RouteTable, now: datetime, skew_seconds: int):
-        self.routes = routes
-        self.now = now
-        self.skew_seconds = skew_seconds
-
-
-def _route(ctx: TransferContext, from_org: str, to_org: str) -> Route:
+def _route(ctx: RequestContext, from_org: str, to_org: str) -> Route:
     route = ctx.routes.route(from_org, to_org)
     if route is None:
-        raise exceptions.no_route(from_org, to_org)
+        raise no_route(from_org, to_org)
     return route
 
 
 def _permission(
-    ctx: TransferContext, value: datetime | None, *, required: bool, why: str
+    ctx: RequestContext, value: datetime | None, *, required: bool, why: str
 ) -> datetime | None:
     if value is None:
         if required:
@@ -108,14 +100,14 @@ def _problems(*checks: Callable[[], object]) -> list[DomainError]:
 
 
 def start_problems(
-    principal: Principal, ctx: TransferContext, body: TransferCreate
+    principal: Principal, ctx: RequestContext, body: TransferCreate
 ) -> list[DomainError]:
     """Every rule `start_transfer` would refuse `body` for, not only the first: for a form
     that shows all its errors at once. `body` may be a draft (`model_construct`) whose
     fields the request model refused; those fields are left to the model's errors."""
-    route = ctx.routes.route(principal.org, body.to_org)
+    route = ctx.routes.route(principal.body, body.to_org)
     if route is None:
-        return [exceptions.no_route(principal.org, body.to_org)]
+        return [no_route(principal.body, body.to_org)]
     return _problems(
         lambda: _topic_problem(route, body.topic),
         lambda: _reference_problem(route, body),
@@ -129,9 +121,9 @@ def start_problems(
 
 
 async def start_transfer(
-    session: AsyncSession, principal: Principal, ctx: TransferContext, body: TransferCreate
+    session: AsyncSession, principal: Principal, ctx: RequestContext, body: TransferCreate
 ) -> tuple[Transfer, CallbackRequest | None]:
-    route = _route(ctx, principal.org, body.to_org)
+    route = _route(ctx, principal.body, body.to_org)
     for problem in (_topic_problem(route, body.topic), _reference_problem(route, body)):
         if problem is not None:
             raise problem
@@ -149,7 +141,7 @@ async def start_transfer(
 
     transfer = Transfer(
         id=uuid.uuid4(),
-        from_org=principal.org,
+        from_org=principal.body,
         to_org=route.to_org,
         topic=body.topic,
         ivr_option=ivr.option if ivr else None,
@@ -168,13 +160,12 @@ async def start_transfer(
         # INSERTs (one statement on PostgreSQL) rather than through the unit of work.
         route = _record_failure(transfer, ctx, body.outcome)
         callback, details, message, requested = callbacks.new_callback_request(
-            transfer=transfer,
+            _failure(transfer, body.outcome.caller),
             route=route,
             principal=principal,
-            caller=body.outcome.caller,
             now=ctx.now,
         )
-        await insert_new_records(session, transfer, callback, details, message, created, requested)
+        await new_records.insert(session, transfer, callback, details, message, created, requested)
         return transfer, callback
 
     session.add_all((transfer, created))
@@ -205,7 +196,7 @@ def _check_waiting(transfer: Transfer) -> None:
         raise exceptions.transfer_not_waiting(transfer.status)
 
 
-def connect(transfer: Transfer, ctx: TransferContext, body: TransferConnect) -> Transfer:
+def connect(transfer: Transfer, ctx: RequestContext, body: TransferConnect) -> Transfer:
     _check_waiting(transfer)
     connected_at = not_in_future(
         body.connected_at or ctx.now, ctx.now, ctx.skew_seconds, "connected_at"
@@ -231,17 +222,30 @@ async def fail(
     session: AsyncSession,
     transfer: Transfer,
     principal: Principal,
-    ctx: TransferContext,
+    ctx: RequestContext,
     body: TransferFail,
 ) -> CallbackRequest:
     route = _record_failure(transfer, ctx, body)
     return callbacks.create_callback_request(
         session,
-        transfer=transfer,
+        _failure(transfer, body.caller),
         route=route,
         principal=principal,
-        caller=body.caller,
         now=ctx.now,
+    )
+
+
+def _failure(transfer: Transfer, caller: Caller) -> callbacks.Failure:
+    """The failed transfer (marked by `_record_failure`) as a call back request's input."""
+    assert transfer.sender_reference and transfer.permission_to_share_at and transfer.failure_reason
+    return callbacks.Failure(
+        transfer_id=transfer.id,
+        from_org=transfer.from_org,
+        to_org=transfer.to_org,
+        reason=FailureReason(transfer.failure_reason),
+        sender_reference=transfer.sender_reference,
+        permission_to_share_at=transfer.permission_to_share_at,
+        caller=caller,
     )
 
 
@@ -256,7 +260,7 @@ def _reference_for_callback(reference: str | None) -> DomainError | None:
 
 
 def _permission_for_callback(
-    ctx: TransferContext, transfer: Transfer, body: TransferFail
+    ctx: RequestContext, transfer: Transfer, body: TransferFail
 ) -> datetime | None:
     # The caller's contact details are shared, so permission is always needed here.
     return _permission(
@@ -268,7 +272,7 @@ def _permission_for_callback(
 
 
 def failure_problems(
-    transfer: Transfer, ctx: TransferContext, body: TransferFail
+    transfer: Transfer, ctx: RequestContext, body: TransferFail
 ) -> list[DomainError]:
     """Every rule `fail` would refuse `body` for, not only the first (see `start_problems`)."""
     return _problems(
@@ -290,7 +294,7 @@ def _threshold_problem(
     return None
 
 
-def _record_failure(transfer: Transfer, ctx: TransferContext, body: TransferFail) -> Route:
+def _record_failure(transfer: Transfer, ctx: RequestContext, body: TransferFail) -> Route:
     """Check that the transfer may fail now and mark it failed; the route to call back on."""
     _check_waiting(transfer)
     failed_at = not_in_future(body.failed_at or ctx.now, ctx.now, ctx.skew_seconds, "failed_at")
@@ -315,72 +319,13 @@ def _record_failure(transfer: Transfer, ctx: TransferContext, body: TransferFail
     return _route(ctx, transfer.from_org, transfer.to_org)
 
 
-# Parents before children, as the foreign keys need; then the two audit rows (the transfer's
-# and the call back request's), which have no foreign keys.
-_NEW_RECORD_TABLES: tuple[Table, ...] = (
-    Transfer.__table__,  # type: ignore[assignment]
-    CallbackRequest.__table__,  # type: ignore[assignment]
-    CallerDetails.__table__,  # type: ignore[assignment]
-    OutboxMessage.__table__,  # type: ignore[assignment]
-    AuditEvent.__table__,  # type: ignore[assignment]
-    AuditEvent.__table__,  # type: ignore[assignment]
-)
-
-
-def _one_statement_insert() -> TextClause:
-    """WITH t AS (INSERT ...), c AS (INSERT ...), d AS (INSERT ...) INSERT ...: one round trip.
-
-    PostgreSQL checks the foreign keys at the end of the statement, when every row is in.
-    Built once, with each table's column types, so values are bound as the ORM binds them.
-    """
-    inserts, binds = [], []
-    for n, table in enumerate(_NEW_RECORD_TABLES):
-        names = [column.name for column in table.columns]
-        inserts.append(
-            f"INSERT INTO {table.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join(f':r{n}_{name}' for name in names)})"
-        )
-        binds += [bindparam(f"r{n}_{c.name}", type_=c.type) for c in table.columns]
-    ctes = ", ".join(f"r{n} AS ({sql})" for n, sql in enumerate(inserts[:-1]))
-    return text(f"WITH {ctes} {inserts[-1]}").bindparams(*binds)
-
-
-_INSERT_NEW_RECORDS = _one_statement_insert()
-_INSERTS_ONE_BY_ONE = tuple(table.insert() for table in _NEW_RECORD_TABLES)
-# Per table, each column's attribute and its bind name in the one statement: worked out once,
-# not on every request.
-_COLUMN_KEYS: tuple[tuple[tuple[str, str], ...], ...] = tuple(
-    tuple((column.key, f"r{n}_{column.name}") for column in table.columns)
-    for n, table in enumerate(_NEW_RECORD_TABLES)
-)
-
-
-async def insert_new_records(session: AsyncSession, *records: Base) -> None:
-    """Write new transfer, call back request, caller details, outbox and two audit rows.
-
-    On PostgreSQL one statement; elsewhere (SQLite) one INSERT per table. The objects stay
-    outside the session: they are the values written, returned to the caller as they are.
-    """
-    # The session's connection and transaction, without the ORM's execution layer on top.
-    connection = await session.connection()
-    columns = zip(_COLUMN_KEYS, records, strict=True)
-    if connection.dialect.name == "postgresql":
-        params = {bind: getattr(record, key) for keys, record in columns for key, bind in keys}
-        await connection.execute(_INSERT_NEW_RECORDS, params)
-        return
-    for insert, (keys, record) in zip(_INSERTS_ONE_BY_ONE, columns, strict=True):
-        await connection.execute(insert, {key: getattr(record, key) for key, _ in keys})
-
-
 async def get_transfer(
     session: AsyncSession, principal: Principal, transfer_id: uuid.UUID, *, for_update: bool = False
 ) -> Transfer:
     # FOR UPDATE (PostgreSQL) serialises two outcomes recorded for one transfer at once.
-    transfer = await session.get(Transfer, transfer_id, with_for_update=for_update)
-    # Another body's record is "not found", never "forbidden": its existence is not ours to know.
-    if transfer is None or transfer.from_org != principal.org:
-        raise NotFound("not_found", "No such transfer.")
-    return transfer
+    return await get_visible(
+        session, Transfer, transfer_id, principal.body, name="transfer", for_update=for_update
+    )
 
 
 async def callback_request_id_for(

@@ -5,7 +5,7 @@ How the pieces fit, for whoever adds pages:
 - `auth.py`: sign-in with an API key, sign-out, and `page_user(role)` for page dependencies.
 - `sections.py`: the list of page sections and the lowest role each needs. A key may sign in
   when its role can see at least one section; the navigation lists the sections it can use.
-- `pages.py`: the one Jinja environment for pages, `render()`, and `PageRoute`, the route
+- `pages.py`: the one Jinja environment for pages, `render()`, and `PageAPIRoute`, the route
   class that turns any error into an HTML page instead of problem+json.
 - `reports.py`: team leaders' report pages. `advisers.py`: the transfer assistant and the
   feedback form, which build the API's request models and call the same services; `forms.py`

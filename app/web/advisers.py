@@ -8,27 +8,28 @@ the threshold, in particular, is the service's (`must_request_callback`), never 
 
 import uuid
 from datetime import datetime
-from math import ceil
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from app.callbacks import service as callbacks
+from app.callbacks.schemas import FailureReason
 from app.core.auth import Role
-from app.core.deps import ClockDep, Routes, Session, SettingsDep
+from app.core.deps import Session
 from app.core.errors import DomainError
 from app.core.months import Month
 from app.core.rules import not_in_future
 from app.core.validation import split_references
 from app.feedback import service as feedback_service
 from app.feedback.schemas import FeedbackCreate
+from app.protocol.deps import Context, Routes
 from app.protocol.routes import Route, RouteTable
 from app.signposts import service as signposts
 from app.signposts.schemas import SignpostCreate
 from app.transfers import service as transfers
-from app.transfers.dependencies import Context
 from app.transfers.models import Transfer
-from app.transfers.schemas import FailureReason, TransferConnect, TransferCreate, TransferFail
+from app.transfers.schemas import TransferConnect, TransferCreate, TransferFail
+from app.transfers.views import view_transfer
 from app.web import sessions
 from app.web.auth import AdviserPage, WebUser
 from app.web.forms import (
@@ -39,9 +40,9 @@ from app.web.forms import (
     permission_to_share,
     submitted,
 )
-from app.web.pages import PageRoute, redirect, render
+from app.web.pages import PageAPIRoute, redirect, render
 
-router = APIRouter(route_class=PageRoute, include_in_schema=False)
+router = APIRouter(route_class=PageAPIRoute, include_in_schema=False)
 
 START_LABELS = {
     "to_org": "the body you are transferring to",
@@ -128,8 +129,8 @@ async def _start_page(
     *,
     signposted: Any = None,
 ) -> Response:
-    choices = _routes_from(routes, user.principal.org)
-    chosen = routes.route(user.principal.org, form.value("to_org"))
+    choices = _routes_from(routes, user.principal.body)
+    chosen = routes.route(user.principal.body, form.value("to_org"))
     if chosen is None and len(choices) == 1:
         chosen = choices[0]
         form.values["to_org"] = chosen.to_org
@@ -146,7 +147,7 @@ async def _start_page(
             ],
             "route": chosen,
             "bodies": routes.bodies,
-            "own": routes.bodies[user.principal.org],
+            "own": routes.bodies[user.principal.body],
             "signposted": signposted,
         },
     )
@@ -231,14 +232,7 @@ async def signposted_instead(
     if body is None:
         return await _shown_on(request, session, "/transfer", form)
     try:
-        signpost = signposts.record_signpost(
-            session,
-            user.principal,
-            ctx.routes,
-            body,
-            now=ctx.now,
-            skew_seconds=ctx.skew_seconds,
-        )
+        signpost = signposts.record_signpost(session, user.principal, ctx, body)
     except DomainError as exc:
         return await _shown_on(request, session, "/transfer", form.refused(exc))
     await session.commit()
@@ -256,10 +250,7 @@ async def _transfer_page(
     form: Form | None = None,
     lines_busy: bool = False,
 ) -> Response:
-    route = routes.route(transfer.from_org, transfer.to_org)
-    overdue = transfers.must_request_callback(transfer, now)
-    deadline = transfers.callback_required_after(transfer)
-    seconds_left = max(0, ceil((deadline - now).total_seconds()))
+    view = view_transfer(transfer, routes, now)
     callback = None
     if transfer.status == "failed":
         callback_id = await transfers.callback_request_id_for(session, transfer.id)
@@ -273,20 +264,20 @@ async def _transfer_page(
             "transfer": transfer,
             "to_body": routes.bodies[transfer.to_org],
             "own": routes.bodies[transfer.from_org],
-            "ivr": route.ivr_option(transfer.topic) if route else None,
-            "dial_number": route.dial_number if route else "",
+            "ivr": view.ivr,
+            "dial_number": view.dial_number,
             "now": now,
-            "deadline": deadline,
-            "seconds_left": seconds_left,
+            "deadline": view.deadline,
+            "seconds_left": view.seconds_left,
             # Without script the page reloads just after the deadline, and shows the form.
-            "refresh_seconds": seconds_left + 1,
-            "overdue": overdue,
+            "refresh_seconds": view.seconds_left + 1,
+            "overdue": view.overdue,
             # The callback form is shown by the server once the service says the wait is over,
             # or when the adviser says the lines are busy; the script only shows it sooner.
-            "show_callback": transfer.status == "waiting" and (overdue or lines_busy),
+            "show_callback": transfer.status == "waiting" and (view.overdue or lines_busy),
             "reason": (
                 FailureReason.wait_threshold_exceeded
-                if overdue or not lines_busy
+                if view.overdue or not lines_busy
                 else FailureReason.high_call_volume
             ),
             "form": _callback_form(routes, transfer, form),
@@ -302,14 +293,13 @@ async def transfer_page(
     transfer_id: uuid.UUID,
     user: AdviserPage,
     session: Session,
-    routes: Routes,
-    clock: ClockDep,
+    ctx: Context,
     busy: bool = False,
 ) -> Response:
     transfer = await transfers.get_transfer(session, user.principal, transfer_id)
     form = await _kept_form(request, session, f"/transfer/{transfer_id}", CALLBACK_LABELS)
     return await _transfer_page(
-        request, user, session, routes, clock.now(), transfer, form=form, lines_busy=busy
+        request, user, session, ctx.routes, ctx.now, transfer, form=form, lines_busy=busy
     )
 
 
@@ -376,7 +366,7 @@ async def send_callback_request(
 
 
 def _feedback_page(request: Request, user: WebUser, routes: RouteTable, form: Form) -> Response:
-    about = [routes.bodies[r.to_org] for r in _routes_from(routes, user.principal.org)]
+    about = [routes.bodies[r.to_org] for r in _routes_from(routes, user.principal.body)]
     choices = [(b.id, b.name, f"emailed to {b.feedback_mailbox}") for b in about]
     return render(request, "feedback_new.html", {"form": form, "about": choices})
 
@@ -399,9 +389,7 @@ async def submit_feedback(
     request: Request,
     user: AdviserPage,
     session: Session,
-    routes: Routes,
-    clock: ClockDep,
-    settings: SettingsDep,
+    ctx: Context,
 ) -> Response:
     form = await submitted(request, FEEDBACK_LABELS)
     references = split_references(form.value("case_references"))
@@ -415,20 +403,13 @@ async def submit_feedback(
     body = form.validate(FeedbackCreate, data)
     if occurred_at is not None:  # the service's rule, checked with the others
         try:
-            not_in_future(occurred_at, clock.now(), settings.clock_skew_seconds, "")
+            not_in_future(occurred_at, ctx.now, ctx.skew_seconds, "")
         except DomainError as exc:
             form.error("occurred_at", exc.code)
     if body is None or form.errors:
         return await _shown_on(request, session, "/feedback/new", form)
     try:
-        feedback = feedback_service.submit_feedback(
-            session,
-            user.principal,
-            routes,
-            body,
-            now=clock.now(),
-            skew_seconds=settings.clock_skew_seconds,
-        )
+        feedback = feedback_service.submit_feedback(session, user.principal, ctx, body)
     except DomainError as exc:
         return await _shown_on(request, session, "/feedback/new", form.refused(exc))
     await session.commit()

@@ -11,7 +11,7 @@ from app.core.deps import Session
 from app.keys.models import ApiKey
 from app.web import sessions
 from app.web.models import WebSessionRecord
-from app.web.pages import PageError, PageRoute, SignInRequired, redirect, render
+from app.web.pages import PageAPIRoute, PageError, SignInRequired, redirect, render
 from app.web.sections import Section, visible_to
 
 
@@ -91,7 +91,7 @@ def _safe_next(value: str | None) -> str | None:
     return value
 
 
-router = APIRouter(route_class=PageRoute, include_in_schema=False)
+router = APIRouter(route_class=PageAPIRoute, include_in_schema=False)
 
 
 @router.get("/")

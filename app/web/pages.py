@@ -1,7 +1,6 @@
 """Rendering pages: one Jinja environment, security headers, and HTML errors for page routes."""
 
 import logging
-from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
@@ -9,11 +8,11 @@ from urllib.parse import quote
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.exceptions import HTTPException
 
-from app.core.database import database_unavailable, in_request_session, reconnecting
+from app.core.api_route import Handler, SessionAPIRoute
+from app.core.database import database_unavailable
 from app.core.errors import RETRY_AFTER_SECONDS, DomainError
 from app.core.months import LONDON, Month
 from app.web import sessions
@@ -99,11 +98,11 @@ def render(
 ) -> Response:
     """A page from `template`, with what every page needs: the signed-in user, the sections
     they can see, and the CSRF token for its forms."""
-    session = sessions.current(request)
+    web_session = sessions.current(request)
     page: dict[str, Any] = {
         "request": request,
         "user": getattr(request.state, "web_user", None),
-        "csrf_token": session.csrf_token,
+        "csrf_token": web_session.csrf_token,
         **(context or {}),
     }
     html = environment.get_template(template).render(page)
@@ -171,52 +170,48 @@ def http_error_page(request: Request, exc: HTTPException) -> Response:
     return page
 
 
-class PageRoute(APIRoute):
-    """A route whose errors are pages: sign-in redirects, 4xx pages, never problem+json."""
+class PageAPIRoute(SessionAPIRoute):
+    """A FastAPI route class whose errors are pages: sign-in redirects, 4xx pages, never
+    problem+json."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def page_handler(request: Request) -> Response:
-            try:
-                # The page's transaction, run again once if its connection was found dead.
-                return await reconnecting(lambda: in_request_session(request, handler))
-            except SignInRequired:
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return redirect(request, f"/sign-in?next={quote(target, safe='')}")
-            except PageError as exc:
-                return error_page(request, exc.status, exc.title, exc.detail)
-            except DomainError as exc:  # the API's detail is for developers; this is for people
-                title = _TITLES.get(exc.status, "There is a problem")
-                return error_page(request, exc.status, title, say(exc.code) + ".", exc.code)
-            except RequestValidationError as exc:
-                if all(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
-                    # /transfer/nonexistent: an address that names no page
-                    return error_page(request, 404, _TITLES[404], _HTTP_DETAILS[404])
-                return error_page(
-                    request, 400, _TITLES[400], "Check the address or the form and try again."
-                )
-            except HTTPException as exc:
-                return http_error_page(request, exc)
-            except Exception as exc:
-                if database_unavailable(exc):
-                    logger.warning("database unavailable: %s", type(exc).__name__)
-                    page = error_page(
-                        request,
-                        503,
-                        "Sorry, the service is unavailable",
-                        "Try again in a few minutes. If you were saving something, check whether "
-                        "it was saved before you send it again.",
-                    )
-                    page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-                    return page
-                # A bug: still a page, and the log says what type.
-                logger.error("unhandled page error: %s", type(exc).__name__)
-                return error_page(
+    async def run(self, request: Request, handler: Handler) -> Response:
+        try:
+            # The page's transaction, run again once if its connection was found dead.
+            return await super().run(request, handler)
+        except SignInRequired:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return redirect(request, f"/sign-in?next={quote(target, safe='')}")
+        except PageError as exc:
+            return error_page(request, exc.status, exc.title, exc.detail)
+        except DomainError as exc:  # the API's detail is for developers; this is for people
+            title = _TITLES.get(exc.status, "There is a problem")
+            return error_page(request, exc.status, title, say(exc.code) + ".", exc.code)
+        except RequestValidationError as exc:
+            if all(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
+                # /transfer/nonexistent: an address that names no page
+                return error_page(request, 404, _TITLES[404], _HTTP_DETAILS[404])
+            return error_page(
+                request, 400, _TITLES[400], "Check the address or the form and try again."
+            )
+        except HTTPException as exc:
+            return http_error_page(request, exc)
+        except Exception as exc:
+            if database_unavailable(exc):
+                logger.warning("database unavailable: %s", type(exc).__name__)
+                page = error_page(
                     request,
-                    500,
-                    "Sorry, there is a problem with the service",
-                    "Try again later.",
+                    503,
+                    "Sorry, the service is unavailable",
+                    "Try again in a few minutes. If you were saving something, check whether "
+                    "it was saved before you send it again.",
                 )
-
-        return page_handler
+                page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                return page
+            # A bug: still a page, and the log says what type.
+            logger.error("unhandled page error: %s", type(exc).__name__)
+            return error_page(
+                request,
+                500,
+                "Sorry, there is a problem with the service",
+                "Try again later.",
+            )

@@ -6,18 +6,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Query, Request, Response
 from pydantic import ValidationError
 
-from app.core.deps import ClockDep, Routes, Session, SettingsDep
+from app.core.deps import ClockDep, Session, SettingsDep
 from app.core.errors import Conflict
 from app.core.months import Month
 from app.core.settings import Settings
+from app.protocol.deps import Routes
 from app.reports import service
 from app.reports.exports import ReportFormat, attachment
 from app.reports.schemas import MEASURES, PublishRequest
 from app.web import chart, sessions
 from app.web.auth import TeamLeaderPage, check_csrf
-from app.web.pages import PageError, PageRoute, redirect, render, with_headers
+from app.web.pages import PageAPIRoute, PageError, redirect, render, with_headers
 
-router = APIRouter(prefix="/reports", route_class=PageRoute, include_in_schema=False)
+router = APIRouter(prefix="/reports", route_class=PageAPIRoute, include_in_schema=False)
 
 LISTED_MONTHS = 13  # this month and the twelve before it
 

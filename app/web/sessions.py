@@ -69,62 +69,62 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
 
 
 def current(request: Request) -> WebSession:
-    """The request's session; a new anonymous one (with a CSRF token for the sign-in form)
+    """The request's web session; a new anonymous one (with a CSRF token for the sign-in form)
     when the cookie is missing, tampered with or expired."""
     existing = getattr(request.state, "web_session", None)
     if existing is not None:
         return existing  # type: ignore[no-any-return]
-    session = None
+    web_session = None
     raw = request.cookies.get(COOKIE)
     if raw:
         try:
-            session = WebSession.load(_serializer(request).loads(raw, max_age=MAX_AGE_SECONDS))
+            web_session = WebSession.load(_serializer(request).loads(raw, max_age=MAX_AGE_SECONDS))
         except BadSignature:  # also covers SignatureExpired
-            session = None
-    if session is None:
-        session = WebSession(changed=True)
-    request.state.web_session = session
-    return session
+            web_session = None
+    if web_session is None:
+        web_session = WebSession(changed=True)
+    request.state.web_session = web_session
+    return web_session
 
 
 def renew(request: Request, key_id: uuid.UUID | None) -> WebSession:
-    """A fresh session (new CSRF token) for a sign-in or sign-out: nothing carries over."""
-    session = WebSession(key_id=key_id, changed=True)
-    request.state.web_session = session
-    return session
+    """A fresh web session (new CSRF token) for a sign-in or sign-out: nothing carries over."""
+    web_session = WebSession(key_id=key_id, changed=True)
+    request.state.web_session = web_session
+    return web_session
 
 
-async def sign_in(request: Request, db: AsyncSession, key_id: uuid.UUID) -> WebSession:
-    """A new session for `key_id`, kept on the server; expired rows are deleted on the way.
+async def sign_in(request: Request, session: AsyncSession, key_id: uuid.UUID) -> WebSession:
+    """A new web session for `key_id`, kept on the server; expired rows are deleted on the way.
 
-    A session's life is measured in real time, as the cookie's signed timestamp is, not by
+    A web session's life is measured in real time, as the cookie's signed timestamp is, not by
     the service's (injectable) clock of business time."""
     now = datetime.now(UTC)
     expired = now - timedelta(seconds=MAX_AGE_SECONDS)
-    await db.execute(delete(WebSessionRecord).where(WebSessionRecord.started_at < expired))
+    await session.execute(delete(WebSessionRecord).where(WebSessionRecord.started_at < expired))
     record = WebSessionRecord(id=uuid.uuid4(), key_id=key_id, started_at=now)
-    db.add(record)
-    session = renew(request, key_id)
-    session.session_id = record.id
-    return session
+    session.add(record)
+    web_session = renew(request, key_id)
+    web_session.session_id = record.id
+    return web_session
 
 
-async def sign_out(request: Request, db: AsyncSession) -> WebSession:
-    """End the request's session on the server, and give the browser an anonymous one."""
+async def sign_out(request: Request, session: AsyncSession) -> WebSession:
+    """End the request's web session on the server, and give the browser an anonymous one."""
     session_id = current(request).session_id
     if session_id is not None:
-        await db.execute(delete(WebSessionRecord).where(WebSessionRecord.id == session_id))
+        await session.execute(delete(WebSessionRecord).where(WebSessionRecord.id == session_id))
     return renew(request, None)
 
 
 def write(request: Request, response: Response) -> None:
-    """Set the cookie on `response` if the session is new or changed in this request."""
-    session: WebSession | None = getattr(request.state, "web_session", None)
-    if session is None or not session.changed:
+    """Set the cookie on `response` if the web session is new or changed in this request."""
+    web_session: WebSession | None = getattr(request.state, "web_session", None)
+    if web_session is None or not web_session.changed:
         return
     response.set_cookie(
         COOKIE,
-        _serializer(request).dumps(session.dump()),
+        _serializer(request).dumps(web_session.dump()),
         httponly=True,
         samesite="strict",
         secure=request.app.state.settings.secure_cookies,

@@ -1,21 +1,20 @@
-"""IdempotentRoute: the route class of the API's routers. Its POST operations take an
+"""IdempotentAPIRoute: the FastAPI route class of the API's routers. Its POST operations take an
 optional Idempotency-Key header; with one, a retry gets the first answer again."""
 
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
 
+from app.core.api_route import Handler, SessionAPIRoute
 from app.core.auth import bearer_secret, identify
 from app.core.database import (
     RequestSession,
     connection_lost,
     database_unavailable,
-    in_request_session,
     reconnecting,
     tracking_commits,
 )
@@ -36,7 +35,7 @@ _HEADER_DESCRIPTION = (
 
 def _header_parameter() -> dict[str, Any]:
     """The header as the OpenAPI document declares it (what FastAPI would write for an
-    optional `Header(pattern=...)`). Declared there only: IdempotentRoute reads the header
+    optional `Header(pattern=...)`). Declared there only: IdempotentAPIRoute reads the header
     itself, so a dependency would be solved on every POST for nothing."""
     return {
         "name": service.HEADER,
@@ -51,31 +50,22 @@ def _header_parameter() -> dict[str, Any]:
     }
 
 
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
-
-
-class IdempotentRoute(APIRoute):
+class IdempotentAPIRoute(SessionAPIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if "POST" in (kwargs.get("methods") or ()):
             extra = dict(kwargs.get("openapi_extra") or {})
             extra["parameters"] = [*extra.get("parameters", ()), _header_parameter()]
             kwargs["openapi_extra"] = extra
         super().__init__(path, endpoint, **kwargs)
+        self._is_post = "POST" in (self.methods or ())
 
-    def get_route_handler(self) -> Handler:
-        handler = super().get_route_handler()
-        is_post = "POST" in (self.methods or ())
-
-        async def route_handler(request: Request) -> Response:
-            raw_key = request.headers.get(service.HEADER) if is_post else None
-            secret = bearer_secret(request) if raw_key is not None else None
-            if raw_key is None or secret is None:
-                # No key (or no API key: a 401 from auth): the endpoint's transaction, run
-                # again once if its connection was found dead before it committed.
-                return await reconnecting(lambda: in_request_session(request, handler))
-            return await _run_once(request, handler, service.check_key(raw_key), secret)
-
-        return route_handler
+    async def run(self, request: Request, handler: Handler) -> Response:
+        raw_key = request.headers.get(service.HEADER) if self._is_post else None
+        secret = bearer_secret(request) if raw_key is not None else None
+        if raw_key is None or secret is None:
+            # No key (or no API key: a 401 from auth): the endpoint's own transaction.
+            return await super().run(request, handler)
+        return await _run_once(request, handler, service.check_key(raw_key), secret)
 
 
 async def _run_once(request: Request, handler: Handler, key: str, secret: str) -> Response:
