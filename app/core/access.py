@@ -55,26 +55,9 @@ async def get_visible_row(
 
 
 async def get_visible(
-    session: AsyncSession,
-    model: type[T],
-    record_id: uuid.UUID,
-    body: str | None,
-    *,
-    name: str,
-    owner: str = "from_org",
-    also: Sequence[str] = (),
-    for_update: bool = False,
+    session: AsyncSession, model: type[T], record_id: uuid.UUID, body: str | None, **rule: Any
 ) -> T:
-    """The record `record_id` of `model` if the body `body` may see it, else 404."""
-    row = await get_visible_row(
-        session,
-        select(model),
-        model,
-        record_id,
-        body,
-        name=name,
-        owner=owner,
-        also=also,
-        for_update=for_update,
-    )
+    """The record `record_id` of `model` if the body `body` may see it, else 404; `rule`:
+    `name`, and `owner`, `also`, `for_update` as for `get_visible_row`."""
+    row = await get_visible_row(session, select(model), model, record_id, body, **rule)
     return row[0]  # type: ignore[no-any-return]
