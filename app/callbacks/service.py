@@ -17,7 +17,7 @@ from app.core.months import Month
 from app.core.pagination import newest_first, split_page
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
-from app.protocol.routes import Route
+from app.protocol.routes import CallbackDue, Route
 
 if TYPE_CHECKING:
     from app.transfers.models import Transfer
@@ -33,6 +33,7 @@ def create_callback_request(
     caller: "Caller",
     now: datetime,
     message_id_domain: str,
+    due: CallbackDue,
 ) -> CallbackRequest:
     records = new_callback_request(
         transfer=transfer,
@@ -41,6 +42,7 @@ def create_callback_request(
         caller=caller,
         now=now,
         message_id_domain=message_id_domain,
+        due=due,
     )
     session.add_all(records)
     return records[0]
@@ -54,6 +56,7 @@ def new_callback_request(
     caller: "Caller",
     now: datetime,
     message_id_domain: str,
+    due: CallbackDue,
 ) -> tuple[CallbackRequest, CallerDetails, OutboxMessage, AuditEvent]:
     """The call back request, the caller's details, the email to send and the audit row, not
     yet stored."""
@@ -70,6 +73,11 @@ def new_callback_request(
         requested_at=now,
         created_by_key_id=principal.key_id,
         created_at=now,
+        # Set here, not left to column defaults: the one-statement insert writes attributes.
+        state="requested",
+        version=1,
+        first_attempt_due_at=due.first_attempt_due_at,
+        close_due_at=due.close_due_at,
     )
     details = CallerDetails(
         callback_request_id=callback.id,

@@ -175,6 +175,7 @@ async def start_transfer(
             caller=body.outcome.caller,
             now=ctx.now,
             message_id_domain=ctx.message_id_domain,
+            due=ctx.routes.callback_due(route, ctx.now),
         )
         await insert_new_records(session, transfer, callback, details, message, created, requested)
         return transfer, callback
@@ -245,6 +246,7 @@ async def fail(
         caller=body.caller,
         now=ctx.now,
         message_id_domain=ctx.message_id_domain,
+        due=ctx.routes.callback_due(route, ctx.now),
     )
 
 
