@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.audit.models import AuditEvent
 from app.callbacks.models import CallbackAttempt
@@ -344,3 +344,69 @@ async def test_a_retry_with_the_same_idempotency_key_changes_nothing_twice(
     assert again.headers.get("idempotent-replayed") == "true"
     assert first.json() == again.json()
     assert await count(app, CallbackAttempt) == (1 if action == "attempts" else 0)
+
+
+async def test_two_advisers_acknowledging_at_once_one_wins(
+    app, client: httpx.AsyncClient, clock: FixedClock, cqc_agent: Key, key_factory: Keys
+) -> None:
+    """Real concurrent requests (PostgreSQL: FOR UPDATE makes the losers wait and read the
+    winner's change; SQLite: the conditional UPDATE waits for the write lock and finds the
+    version moved). Exactly one acknowledgement is stored; the others learn who and when."""
+    import asyncio
+
+    callback_id = await _request(client, cqc_agent, clock)
+    advisers = [await key_factory.make("lgsco", "agent", f"lgsco desk {n}") for n in range(5)]
+    responses = await asyncio.gather(
+        *(_post(client, key, callback_id, "acknowledge") for key in advisers)
+    )
+    winners = [r for r in responses if r.status_code == 200]
+    assert len(winners) == 1, [r.text for r in responses]
+    winner = advisers[responses.index(winners[0])]
+    for lost in responses:
+        if lost.status_code != 200:
+            body = assert_problem(lost, 409, "callback_already_acknowledged")
+            assert body["acknowledged_by"]["key_name"] == f"lgsco desk {advisers.index(winner)}"
+    async with app.state.sessionmaker() as session:
+        acks = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.record_id == _uuid(callback_id), AuditEvent.action == "acknowledge")
+        )
+    assert acks == 1
+    read = _ok(await client.get(f"/v1/callbacks/{callback_id}", headers=cqc_agent.headers))
+    assert read["version"] == 2
+
+
+async def test_attempts_at_once_never_pass_the_route_limit(
+    app, client: httpx.AsyncClient, clock: FixedClock, cqc_agent: Key, key_factory: Keys
+) -> None:
+    import asyncio
+
+    callback_id = await _request(client, cqc_agent, clock)
+    advisers = [await key_factory.make("lgsco", "agent", f"lgsco desk {n}") for n in range(5)]
+    responses = await asyncio.gather(
+        *(_post(client, key, callback_id, "attempts", {"result": "busy"}) for key in advisers)
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200, 200, 200, 409, 409], [r.text for r in responses]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} <= {
+        "callback_closed",
+        "concurrent_change",
+    }
+    assert await count(app, CallbackAttempt) == 3
+    read = _ok(await client.get(f"/v1/callbacks/{callback_id}", headers=cqc_agent.headers))
+    assert read["outcome"] == "unreachable" and len(read["attempts"]) == 3
+
+
+async def test_two_changes_from_one_read_one_wins_the_other_is_stale(
+    client: httpx.AsyncClient, clock: FixedClock, cqc_agent: Key, lgsco_agent: Key
+) -> None:
+    import asyncio
+
+    callback_id = await _request(client, cqc_agent, clock)
+    tag = {"If-Match": '"1"'}
+    responses = await asyncio.gather(
+        _post(client, lgsco_agent, callback_id, "return", {"reason": "duplicate"}, **tag),
+        _post(client, cqc_agent, callback_id, "withdraw", **tag),
+    )
+    assert sorted(r.status_code for r in responses) == [200, 412], [r.text for r in responses]
