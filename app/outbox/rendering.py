@@ -106,10 +106,18 @@ def feedback_subject(sender: Body, case_references: list[str]) -> str:
 class Renderer:
     """Builds ready-to-send messages; `now` decides the greeting and the Date header."""
 
-    def __init__(self, templates_dir: Path, email_from: str, routes: RouteTable) -> None:
+    def __init__(
+        self,
+        templates_dir: Path,
+        email_from: str,
+        routes: RouteTable,
+        public_url: str | None = None,
+    ) -> None:
         self.env = email_environment(templates_dir)
         self.email_from = email_from
         self.routes = routes
+        # HANDOFF_PUBLIC_URL: when set, the call back email links to the request's page.
+        self.public_url = public_url.rstrip("/") if public_url else None
 
     def _body(self, org: str) -> Body:
         body = self.routes.body(org)
@@ -170,6 +178,8 @@ class Renderer:
                 "name": caller.name,
                 "contact_number": format_phone_for_reading(caller.contact_number),
                 "provider": caller.provider,
+                # The request's id only: the address carries no personal data.
+                "link": f"{self.public_url}/callbacks/{callback.id}" if self.public_url else None,
             },
             subject=callback_request_subject(sender, callback.sender_reference),
             to_address=to_address,
