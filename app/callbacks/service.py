@@ -13,8 +13,6 @@ from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core import metrics
 from app.core.auth import Principal
 from app.core.errors import NotFound
-from app.core.months import Month
-from app.core.pagination import newest_first, split_page
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
 from app.protocol.routes import CallbackDue, Route
@@ -126,25 +124,3 @@ async def get_callback(
     if row is None:
         raise NotFound("not_found", "No such call back request.")
     return _unpack(row)
-
-
-async def list_callbacks(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    month: Month | None,
-    status: str | None,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[CallbackRow], str | None]:
-    query = _with_details().where(CallbackRequest.from_org == principal.org)
-    if month is not None:
-        start, end = month.utc_range()
-        query = query.where(
-            CallbackRequest.requested_at >= start, CallbackRequest.requested_at < end
-        )
-    if status is not None:
-        query = query.where(OutboxMessage.status == status)
-    query = newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
-    rows = [_unpack(r) for r in (await session.execute(query)).all()]
-    return split_page(rows, limit, lambda row: (row[0].requested_at, row[0].id))
