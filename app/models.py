@@ -1,7 +1,7 @@
 """Every table, imported once so that Alembic and the app see the same metadata."""
 
 from app.audit.models import AuditEvent
-from app.callbacks.models import CallbackRequest, CallerDetails
+from app.callbacks.models import CallbackAttempt, CallbackRequest, CallerDetails
 from app.core.database import Base
 from app.feedback.models import Feedback
 from app.idempotency.models import IdempotencyKey
@@ -16,6 +16,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "CallbackAttempt",
     "CallbackRequest",
     "CallerDetails",
     "Feedback",

@@ -27,8 +27,10 @@ VALUES ($1, 'cqc', $2, NULL, NULL, $3, $4, 60, $5, 'failed', NULL, $4, $6, $4, $
 """
 INSERT_CALLBACK = """
 INSERT INTO callback_requests (id, transfer_id, from_org, to_org, reason, sender_reference,
-    permission_to_share_at, mailbox, requested_at, created_by_key_id, created_at)
-VALUES ($1, $2, 'cqc', $3, $4, $5, $6, $7, $8, $9, $8)
+    permission_to_share_at, mailbox, requested_at, created_by_key_id, created_at,
+    first_attempt_due_at, close_due_at)
+VALUES ($1, $2, 'cqc', $3, $4, $5, $6, $7, $8, $9, $8,
+    $8::timestamptz + interval '4 hours', $8::timestamptz + interval '16 hours')
 """
 INSERT_CALLER = """
 INSERT INTO caller_details (callback_request_id, name, contact_number, provider)

@@ -59,9 +59,11 @@ WITH g AS (
     FROM g
 ), c AS (
     INSERT INTO callback_requests (id, transfer_id, from_org, to_org, reason, sender_reference,
-        permission_to_share_at, mailbox, requested_at, created_by_key_id, created_at)
+        permission_to_share_at, mailbox, requested_at, created_by_key_id, created_at,
+        first_attempt_due_at, close_due_at)
     SELECT ('1' || lpad(to_hex(i), 31, '0'))::uuid, lpad(to_hex(i), 32, '0')::uuid, from_org,
-           to_org, 'high_call_volume', 'REF-' || i, at - interval '1 minute', mailbox, at, $4, at
+           to_org, 'high_call_volume', 'REF-' || i, at - interval '1 minute', mailbox, at, $4, at,
+           at + interval '4 hours', at + interval '16 hours'
     FROM g
 ), d AS (
     INSERT INTO caller_details (callback_request_id, name, contact_number, provider)

@@ -77,10 +77,12 @@ SEED_CALLBACKS = (
     _EVENTS
     + """
 INSERT INTO callback_requests (id, transfer_id, from_org, to_org, reason, sender_reference,
-    permission_to_share_at, mailbox, requested_at, created_by_key_id, created_at)
+    permission_to_share_at, mailbox, requested_at, created_by_key_id, created_at,
+    first_attempt_due_at, close_due_at)
 SELECT ('1' || lpad(to_hex(i), 31, '0'))::uuid, lpad(to_hex(i), 32, '0')::uuid, from_org,
        to_org, CASE WHEN k = 7 THEN 'high_call_volume' ELSE 'wait_threshold_exceeded' END,
-       'REF-' || i, at - interval '45 s', 'intake@example.org', at, $5, at
+       'REF-' || i, at - interval '45 s', 'intake@example.org', at, $5, at,
+       at + interval '4 hours', at + interval '16 hours'
 FROM g WHERE k IN (5, 6, 7)
 """
 )

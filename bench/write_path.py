@@ -28,7 +28,15 @@ from bench.common import (
 )
 from bench.common import serving as serve
 
-WRITTEN = ("audit_events", "outbox_messages", "caller_details", "callback_requests", "transfers")
+# callback_attempts is never written here, but references callback_requests: TRUNCATE needs it.
+WRITTEN = (
+    "audit_events",
+    "outbox_messages",
+    "caller_details",
+    "callback_attempts",
+    "callback_requests",
+    "transfers",
+)
 PROJECT_APP = "app.asgi:app"
 BASELINE_APP = "bench.baseline_write:app"
 

@@ -5,11 +5,16 @@ key 401, no key 401 with a Bearer challenge; the owner's key then succeeds.
 
 The monthly report is the exception: it is one document that both bodies share (Appendix 2
 s.6), so the other body's team leader reads and publishes it as the owner's does.
+
+A call back request has two bodies: the one that sent it (CQC here) and the one it is
+addressed to (LGSCO), each with its own part of its life; so the outsider is a third body,
+PHSO, added from a routes file, and the owner of acknowledge, attempts and return is LGSCO.
 """
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,9 +26,19 @@ from app.core.clock import FixedClock
 from app.core.database import make_sessionmaker
 from app.keys import service as keys
 from app.main import create_app
+from app.protocol.routes import RouteTable, load_table
 from tests.conftest import Key, Keys
 from tests.helpers import assert_problem, failed_transfer, failure, to_lgsco
 from tests.test_signposts_feedback import FEEDBACK
+from tests.test_third_body import PHSO
+
+
+@pytest.fixture
+def routes(tmp_path: Path) -> RouteTable:
+    """The default table and a third body, PHSO, that is party to no call back request."""
+    path = tmp_path / "routes.toml"
+    path.write_text(PHSO, encoding="utf-8")
+    return load_table(path)
 
 
 def id_taking_operations() -> dict[str, tuple[str, str]]:
@@ -47,7 +62,10 @@ class World:
     owner: Key  # a CQC key of the role the endpoint needs
 
     async def agent(self) -> Key:
-        return self.owner if self.owner.role == Role.agent else await self.keys.make("cqc", "agent")
+        """A CQC adviser, who makes the records (the owner, if it is one)."""
+        if self.owner.role == Role.agent and self.owner.org == "cqc":
+            return self.owner
+        return await self.keys.make("cqc", "agent")
 
     async def post(self, key: Key, url: str, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.client.post(url, json=body, headers=key.headers)
@@ -103,13 +121,23 @@ class Case:
     body: dict[str, Any] | None = None
     ok: int = 200
     shared: bool = False  # one record for both bodies: the other body is not refused
+    org: str = "cqc"  # the owner's body
+    outsider: str = "lgsco"  # a body that is refused
 
 
 CASES: dict[str, Case] = {
     "get_transfer": Case(waiting_transfer, Role.agent),
     "record_transfer_connected": Case(waiting_transfer, Role.agent, body={}),
     "record_transfer_failed": Case(waiting_transfer, Role.agent, body=failure("high_call_volume")),
-    "get_callback": Case(callback, Role.agent),
+    "get_callback": Case(callback, Role.agent, outsider="phso"),
+    "acknowledge_callback": Case(callback, Role.agent, org="lgsco", outsider="phso"),
+    "record_callback_attempt": Case(
+        callback, Role.agent, body={"result": "no_answer"}, org="lgsco", outsider="phso"
+    ),
+    "return_callback": Case(
+        callback, Role.agent, body={"reason": "duplicate"}, org="lgsco", outsider="phso"
+    ),
+    "withdraw_callback": Case(callback, Role.agent, outsider="phso"),
     "get_signpost": Case(signpost, Role.agent),
     "get_feedback": Case(feedback, Role.agent),
     "revoke_key": Case(agent_key, Role.admin),
@@ -127,8 +155,8 @@ def test_every_id_taking_endpoint_has_a_row_in_the_table() -> None:
     assert set(OPERATIONS) == set(CASES), "add a row to CASES for each new endpoint"
 
 
-async def _revoked(app, key_factory: Keys, role: Role) -> Key:  # type: ignore[no-untyped-def]
-    key = await key_factory.make("cqc", role, "revoked")
+async def _revoked(app, key_factory: Keys, org: str, role: Role) -> Key:  # type: ignore[no-untyped-def]
+    key = await key_factory.make(org, role, "revoked")
     async with make_sessionmaker(app.state.engine)() as session:
         await keys.revoke_key(session, key.id, now=app.state.clock.now(), actor=CLI)
         await session.commit()
@@ -141,7 +169,7 @@ async def test_an_id_taking_endpoint_lets_in_only_its_own_body_and_role(
 ) -> None:
     method, path = OPERATIONS[operation]
     case = CASES[operation]
-    owner = await key_factory.make("cqc", case.role, "owner")
+    owner = await key_factory.make(case.org, case.role, "owner")
     url = path.format(**await case.make(World(client, clock, key_factory, owner)))
 
     async def call(key: Key | None) -> httpx.Response:
@@ -149,17 +177,17 @@ async def test_an_id_taking_endpoint_lets_in_only_its_own_body_and_role(
         return await client.request(method, url, json=case.body, headers=headers)
 
     for role in {case.role, Role.admin}:  # the other body's highest role is no better
-        other = await call(await key_factory.make("lgsco", role, "other body"))
+        other = await call(await key_factory.make(case.outsider, role, "other body"))
         if case.shared:
             assert other.status_code == case.ok, other.text
         else:
             assert_problem(other, 404, "not_found")
 
     if case.role in LOWER:
-        lower = await call(await key_factory.make("cqc", LOWER[case.role], "lower role"))
+        lower = await call(await key_factory.make(case.org, LOWER[case.role], "lower role"))
         assert_problem(lower, 403, "insufficient_role")
 
-    revoked = await call(await _revoked(app, key_factory, case.role))
+    revoked = await call(await _revoked(app, key_factory, case.org, case.role))
     assert_problem(revoked, 401, "invalid_api_key")
     assert revoked.headers["www-authenticate"].startswith("Bearer")
 

@@ -86,6 +86,18 @@ async def test_a_third_body_with_its_own_threshold(
         )
         assert callback.json()["mailbox"] == "callbacks@phso.example"
 
+        # PHSO sees it addressed to them and acknowledges it; LGSCO sees none of it.
+        callback_id = failed.json()["callback_request_id"]
+        incoming = await client.get("/v1/callbacks?direction=incoming", headers=phso.headers)
+        assert [item["id"] for item in incoming.json()["items"]] == [callback_id]
+        acked = await client.post(f"/v1/callbacks/{callback_id}/acknowledge", headers=phso.headers)
+        assert acked.json()["state"] == "acknowledged"
+        lgsco = await keys.make("lgsco", "team_leader")
+        lgsco_incoming = await client.get("/v1/callbacks?direction=incoming", headers=lgsco.headers)
+        assert lgsco_incoming.json()["items"] == []
+        hidden = await client.get(f"/v1/callbacks/{callback_id}", headers=lgsco.headers)
+        assert_problem(hidden, 404, "not_found")
+
         # No route was declared from PHSO back to CQC, so none exists.
         back = await client.post(
             "/v1/transfers", json={"to_org": "cqc", "topic": "other"}, headers=phso.headers

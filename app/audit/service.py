@@ -25,6 +25,12 @@ class AuditAction(StrEnum):
     publish = "publish"
     revoke = "revoke"
     purge = "purge"
+    # A call back request's life (app/callbacks/lifecycle.py).
+    acknowledge = "acknowledge"
+    attempt = "attempt"
+    close = "close"
+    return_ = "return"
+    withdraw = "withdraw"
 
 
 class RecordType(StrEnum):

@@ -53,6 +53,11 @@ def render_callback_request(
             "name": caller.name,
             "contact_number": format_phone_for_reading(caller.contact_number),
             "provider": caller.provider,
+            # HANDOFF_PUBLIC_URL set: one line links to the request's page (its id only: the
+            # address carries no personal data). Unset: the protocol's email, exactly.
+            "link": f"{renderer.public_url}/callbacks/{callback.id}"
+            if renderer.public_url
+            else None,
         },
         subject=callback_request_subject(sender, callback.sender_reference),
         to_address=to_address,

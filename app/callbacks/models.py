@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Uuid, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, UTCDateTime
@@ -24,6 +24,11 @@ class CallbackRequest(Base):
             postgresql_where=text("personal_data_purged_at IS NULL"),
             sqlite_where=text("personal_data_purged_at IS NULL"),
         ),
+        # The receiving body's list, most urgent first (app/callbacks/lifecycle.py).
+        Index("ix_callback_requests_incoming_state", "to_org", "state", "close_due_at", "id"),
+        Index("ix_callback_requests_incoming", "to_org", "close_due_at", "id"),
+        # The sending body's list filtered by state, newest first.
+        Index("ix_callback_requests_outgoing_state", "from_org", "state", "requested_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -41,6 +46,24 @@ class CallbackRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     personal_data_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
+    # Its life (app/callbacks/lifecycle.py): requested -> acknowledged -> closed, with an
+    # outcome. `version` goes up with every change and is the resource's ETag.
+    state: Mapped[str] = mapped_column(String(16), server_default="requested")
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    return_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_by_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id"), nullable=True
+    )
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_by_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id"), nullable=True
+    )
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The route's targets in the receiving body's working hours (RouteTable.callback_due).
+    first_attempt_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    close_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     caller: Mapped["CallerDetails | None"] = relationship(
         back_populates="callback_request", uselist=False, lazy="raise", passive_deletes=True
     )
@@ -59,3 +82,22 @@ class CallerDetails(Base):
     provider: Mapped[str] = mapped_column(String(200))
 
     callback_request: Mapped[CallbackRequest] = relationship(back_populates="caller", lazy="raise")
+
+
+class CallbackAttempt(Base):
+    """One try by the receiving body to call the caller back: when, and how it went.
+
+    No free text, so the record grows no personal data beyond what the request holds.
+    """
+
+    __tablename__ = "callback_attempts"
+    __table_args__ = (
+        Index("ix_callback_attempts_request_attempted_at", "callback_request_id", "attempted_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    callback_request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("callback_requests.id"))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    result: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id"))

@@ -1,33 +1,15 @@
 import uuid
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import Field
 
-from app.callbacks.models import CallbackRequest, CallerDetails
-from app.core.validation import (
-    CallerName,
-    PhoneNumber,
-    ProviderName,
-    RequestModel,
-    ResponseModel,
-)
-from app.outbox.models import DeliveryStatus, OutboxMessage
+from app.callbacks.lifecycle import CallbackOutcome, CallbackState, CallbackView, ReturnReason
+from app.callbacks.lifecycle_schemas import AttemptRead
+from app.callbacks.values import Caller, FailureReason
+from app.core.validation import ResponseModel
+from app.outbox.models import DeliveryStatus
 
-
-# Why the warm transfer failed and a call back is requested instead. (A comment, not a
-# docstring: a docstring would enter the OpenAPI document.)
-class FailureReason(StrEnum):
-    wait_threshold_exceeded = "wait_threshold_exceeded"
-    high_call_volume = "high_call_volume"
-
-
-class Caller(RequestModel):
-    """The only caller details the protocol lets one body send the other."""
-
-    name: CallerName
-    contact_number: PhoneNumber
-    provider: ProviderName
+__all__ = ["Caller", "FailureReason"]  # the call back's own values, which transfers imports
 
 
 class CallerRead(ResponseModel):
@@ -56,14 +38,27 @@ class CallbackRead(ResponseModel):
     caller: CallerRead | None = Field(description="Null once the personal data is purged.")
     personal_data_purged_at: datetime | None
     delivery: Delivery
+    state: CallbackState
+    outcome: CallbackOutcome | None = Field(description="Null while the request is open.")
+    return_reason: ReturnReason | None = Field(description="Set when the outcome is returned.")
+    attempts: list[AttemptRead] = Field(description="Tries to call the caller back, oldest first.")
+    acknowledged_at: datetime | None
+    closed_at: datetime | None
+    first_attempt_due_at: datetime = Field(
+        description="The route's first-attempt target, in the receiving body's working hours."
+    )
+    close_due_at: datetime = Field(
+        description="The route's target for closing, in the receiving body's working hours."
+    )
+    overdue: bool = Field(
+        description="Open, and past its first-attempt target without an attempt, or past its "
+        "target for closing."
+    )
+    version: int = Field(description="Goes up with every change; the ETag is its quoted value.")
 
     @classmethod
-    def build(
-        cls,
-        callback: CallbackRequest,
-        caller: CallerDetails | None,
-        message: OutboxMessage | None,
-    ) -> "CallbackRead":
+    def build(cls, view: CallbackView) -> "CallbackRead":
+        callback, caller, message = view.callback, view.caller, view.message
         delivery = (
             Delivery.model_validate(message)
             if message is not None
@@ -84,6 +79,16 @@ class CallbackRead(ResponseModel):
             caller=CallerRead.model_validate(caller) if caller else None,
             personal_data_purged_at=callback.personal_data_purged_at,
             delivery=delivery,
+            state=CallbackState(callback.state),
+            outcome=CallbackOutcome(callback.outcome) if callback.outcome else None,
+            return_reason=ReturnReason(callback.return_reason) if callback.return_reason else None,
+            attempts=[AttemptRead.build(a) for a in view.attempts],
+            acknowledged_at=callback.acknowledged_at,
+            closed_at=callback.closed_at,
+            first_attempt_due_at=callback.first_attempt_due_at,
+            close_due_at=callback.close_due_at,
+            overdue=view.overdue,
+            version=callback.version,
         )
 
 

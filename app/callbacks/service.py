@@ -14,13 +14,11 @@ from app.callbacks.emails import KIND as CALLBACK_REQUEST_EMAIL
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.callbacks.schemas import Caller, FailureReason
 from app.core import metrics
-from app.core.access import get_visible_row, visible_to
+from app.core.access import get_visible_row
 from app.core.auth import Principal
-from app.core.months import Month
-from app.core.pagination import newest_first, split_page
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
-from app.protocol.routes import Route
+from app.protocol.routes import CallbackDue, Route
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +41,9 @@ def create_callback_request(
     route: Route,
     principal: Principal,
     now: datetime,
+    due: CallbackDue,
 ) -> CallbackRequest:
-    records = new_callback_request(failure, route=route, principal=principal, now=now)
+    records = new_callback_request(failure, route=route, principal=principal, now=now, due=due)
     session.add_all(records)
     return records[0]
 
@@ -55,6 +54,7 @@ def new_callback_request(
     route: Route,
     principal: Principal,
     now: datetime,
+    due: CallbackDue,
 ) -> tuple[CallbackRequest, CallerDetails, OutboxMessage, AuditEvent]:
     """The call back request, the caller's details, the email to send and the audit row, not
     yet stored."""
@@ -70,6 +70,11 @@ def new_callback_request(
         requested_at=now,
         created_by_key_id=principal.key_id,
         created_at=now,
+        # Set here, not left to column defaults: the one-statement insert writes attributes.
+        state="requested",
+        version=1,
+        first_attempt_due_at=due.first_attempt_due_at,
+        close_due_at=due.close_due_at,
     )
     caller = failure.caller
     details = CallerDetails(
@@ -123,25 +128,3 @@ async def get_callback(
         name="call back request",
     )
     return _unpack(row)
-
-
-async def list_callbacks(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    month: Month | None,
-    status: str | None,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[CallbackRow], str | None]:
-    query = _with_details().where(visible_to(CallbackRequest, principal.body))
-    if month is not None:
-        start, end = month.utc_range()
-        query = query.where(
-            CallbackRequest.requested_at >= start, CallbackRequest.requested_at < end
-        )
-    if status is not None:
-        query = query.where(OutboxMessage.status == status)
-    query = newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
-    rows = [_unpack(r) for r in (await session.execute(query)).all()]
-    return split_page(rows, limit, lambda row: (row[0].requested_at, row[0].id))

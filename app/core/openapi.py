@@ -33,6 +33,29 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "type": "integer",
             "description": "For `invalid_json`: the character offset (from 0).",
         },
+        "etag": {
+            "type": "string",
+            "description": "For `precondition_failed`: the record's current ETag.",
+        },
+        "acknowledged_at": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "For `callback_already_acknowledged`: when.",
+        },
+        "acknowledged_by": {
+            "type": ["object", "null"],
+            "description": "For `callback_already_acknowledged`: the key's name and body.",
+            "properties": {"key_name": {"type": "string"}, "org": {"type": "string"}},
+        },
+        "outcome": {
+            "type": ["string", "null"],
+            "description": "For `callback_closed`: how the call back request ended.",
+        },
+        "closed_at": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "For `callback_closed`: when.",
+        },
         "errors": {
             "type": "array",
             "description": "For invalid fields: one entry each.",
@@ -55,12 +78,16 @@ DESCRIPTIONS = {
     "say where it stops being JSON), or `invalid_idempotency_key`: the Idempotency-Key is "
     "not 1-255 printable ASCII.",
     401: "`unauthenticated` (no API key) or `invalid_api_key` (unknown or revoked).",
-    403: "`insufficient_role`: the key's role is too low for this.",
+    403: "`insufficient_role`: the key's role is too low for this; on a call back request, "
+    "`callback_receiving_body_only` or `callback_sending_body_only`: the other body's part "
+    "of its life.",
     404: "`not_found`: no such record for the calling body (another body's records are "
     "not found either).",
     409: "A conflict: the record's state does not allow this, another request changed it at "
     "the same moment (`concurrent_change`), or a request with this Idempotency-Key is "
     "still running (`idempotency_request_in_progress`).",
+    412: "`precondition_failed`: `If-Match` names an older version of the record; read it "
+    "again (`etag` gives the current one).",
     413: "`payload_too_large`: the body is over the size limit.",
     415: "`unsupported_media_type`: a body was sent without `Content-Type: application/json`.",
     422: "Invalid input: `validation_error` with `errors`, a field code such as "

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     email_templates_dir: Path = Field(
         default=PROJECT_ROOT / "email_templates", description="Folder of email templates."
     )
+    public_url: str | None = Field(
+        default=None,
+        description="Where people reach handoff's pages, e.g. https://handoff.example.org. "
+        "When set, the call back email ends with one extra line: a link to the request's "
+        "page for the receiving team (its id only, no personal data). Unset: the email is "
+        "exactly the protocol's.",
+    )
     smtp_host: str = Field(default="localhost", description="SMTP relay host.")
     smtp_port: int = Field(default=25, description="SMTP relay port.")
     smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
@@ -151,6 +158,16 @@ class Settings(BaseSettings):
     @classmethod
     def _a_rate(cls, value: str) -> str:
         limits.parse(value)  # ValueError for anything that is not e.g. "600/minute"
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _a_web_address(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")) or any(c.isspace() for c in value):
+            raise ValueError("give the address as https://host[/path], without spaces")
         return value
 
     @field_validator("first_report_month")

@@ -94,10 +94,18 @@ def email_environment(templates_dir: Path) -> Environment:
 class Renderer:
     """Builds ready-to-send messages; `now` decides the greeting and the Date header."""
 
-    def __init__(self, templates_dir: Path, email_from: str, routes: RouteTable) -> None:
+    def __init__(
+        self,
+        templates_dir: Path,
+        email_from: str,
+        routes: RouteTable,
+        public_url: str | None = None,
+    ) -> None:
         self.env = email_environment(templates_dir)
         self.email_from = email_from
         self.routes = routes
+        # HANDOFF_PUBLIC_URL, where people reach the pages: a kind may link to them.
+        self.public_url = public_url.rstrip("/") if public_url else None
 
     def body(self, org: str) -> Body:
         """The body `org` names in the route table (CannotRender once it is no longer there)."""

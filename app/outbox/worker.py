@@ -92,7 +92,9 @@ class OutboxWorker:
         self.settings = settings
         self.clock = clock
         self.backend = backend or make_backend(settings)
-        self.renderer = Renderer(settings.email_templates_dir, settings.email_from, routes)
+        self.renderer = Renderer(
+            settings.email_templates_dir, settings.email_from, routes, settings.public_url
+        )
         self.owner = owner or default_owner()
         self.batch_size = batch_size
         self.rng = rng or random.Random()

@@ -164,6 +164,7 @@ async def start_transfer(
             route=route,
             principal=principal,
             now=ctx.now,
+            due=ctx.routes.callback_due(route, ctx.now),
         )
         await new_records.insert(session, transfer, callback, details, message, created, requested)
         return transfer, callback
@@ -232,6 +233,7 @@ async def fail(
         route=route,
         principal=principal,
         now=ctx.now,
+        due=ctx.routes.callback_due(route, ctx.now),
     )
 
 

@@ -66,6 +66,17 @@ MESSAGES: dict[str, str] = {
     "call can no longer be connected. Request a call back instead",
     "wait_threshold_not_reached": "The caller has not waited {threshold} seconds yet. Keep "
     "waiting, or press Lines busy if the lines are busy",
+    # Call back requests: their life after the email.
+    "callback_closed": "This call back has already been closed, so it cannot change. Reload "
+    "the page to see how it ended",
+    "callback_already_acknowledged": "Someone else took this call back on a moment ago. Reload "
+    "the page to see who, before you do anything else",
+    "callback_receiving_body_only": "Only the team the call back was sent to can do this",
+    "callback_sending_body_only": "Only the team that asked for the call back can withdraw it",
+    "precondition_failed": "Someone else changed this call back while you were looking at it. "
+    "Reload the page and check it before you try again",
+    "concurrent_change": "Someone else changed this at the same moment. Reload the page and "
+    "try again",
     # Reports.
     "month_not_ended": "You can publish this report once the month has ended",
     "publication_conflict": "Another team leader published this report at the same moment. "

@@ -1,7 +1,7 @@
 """constraint names from one naming convention (app.core.database.NAMING_CONVENTION)
 
 Revision ID: 0009_naming
-Revises: 0007_web_flash
+Revises: 0008_callback_lifecycle
 Create Date: 2026-12-03
 
 Generic on purpose: it reads the live names with the inspector and renames each primary
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_naming"
-down_revision: str | None = "0007_web_flash"
+down_revision: str | None = "0008_callback_lifecycle"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

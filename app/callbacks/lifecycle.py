@@ -1,0 +1,552 @@
+"""The life of a call back request: acknowledged, attempted and closed by the receiving body.
+
+States: `requested` (made; its email queued) -> `acknowledged` (the receiving team has taken
+it on) -> `closed`, with an outcome: `reached`, `unreachable` (the route's unsuccessful
+attempts used up, or a wrong number), `withdrawn` (by the sending body) or `returned` (the
+receiving body says it is not for them, with a reason). A closed request never changes again.
+
+Who may do what (`side_of`): the body it is addressed to (`to_org`) reads it and makes every
+transition but withdrawal; the body that sent it (`from_org`) reads it and may withdraw it
+while it is open; any other body is told it does not exist.
+
+Every change is one conditional UPDATE on the request's `version` (its ETag), so of two
+advisers acting at once exactly one wins; the other's change is decided again on what the
+winner left (e.g. 409 `callback_already_acknowledged`, saying who and when). On PostgreSQL
+the row is also read `FOR UPDATE`, so the loser waits for the winner rather than retrying.
+
+The functions take a session, the principal, ids and plain values and return models, so
+that the pages can call them as the API does; none of them commits.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.callbacks.emails import KIND as CALLBACK_REQUEST_EMAIL
+from app.callbacks.models import CallbackAttempt, CallbackRequest, CallerDetails
+from app.core.access import get_visible_row, visible_to
+from app.core.api_keys import ApiKey
+from app.core.auth import Principal
+from app.core.errors import Conflict, DomainError, Forbidden
+from app.core.months import Month
+from app.core.pagination import decode_cursor, encode_cursor, newest_first, split_page
+from app.core.rules import not_before, not_in_future
+from app.outbox.models import OutboxMessage
+from app.protocol.routes import RouteTable
+
+
+class CallbackState(StrEnum):
+    requested = "requested"
+    acknowledged = "acknowledged"
+    closed = "closed"
+
+
+class CallbackOutcome(StrEnum):
+    reached = "reached"
+    unreachable = "unreachable"
+    withdrawn = "withdrawn"
+    returned = "returned"
+
+
+class ReturnReason(StrEnum):
+    not_our_remit = "not_our_remit"
+    duplicate = "duplicate"
+    wrong_details = "wrong_details"
+
+
+class AttemptResult(StrEnum):
+    reached = "reached"
+    no_answer = "no_answer"
+    voicemail_left = "voicemail_left"
+    busy = "busy"
+    wrong_number = "wrong_number"
+
+
+class Direction(StrEnum):
+    incoming = "incoming"  # addressed to the caller's body
+    outgoing = "outgoing"  # sent by it
+
+
+class Side(StrEnum):
+    sending = "sending"
+    receiving = "receiving"
+
+
+# The route's default when a request's route has left the table since it was made.
+DEFAULT_MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class LifecycleContext:
+    """What the rules need besides the request: the route table, now, the allowed skew."""
+
+    routes: RouteTable
+    now: datetime
+    skew_seconds: int
+
+
+@dataclass(frozen=True)
+class CallbackView:
+    """A call back request as either body may read it."""
+
+    callback: CallbackRequest
+    caller: CallerDetails | None
+    message: OutboxMessage | None
+    attempts: Sequence[CallbackAttempt]
+    overdue: bool
+
+
+# --- who sees what ------------------------------------------------------------------------
+
+
+# The one access rule (core.access), widened: a call back request is also the body's it is
+# addressed to. Anyone else: not found (docs/SECURITY.md).
+ADDRESSED_TO = ("to_org",)
+NAME = "call back request"
+
+
+def side_of(principal: Principal, callback: CallbackRequest) -> Side:
+    """Which side of a request the principal, who may see it, is on."""
+    return Side.sending if principal.body == callback.from_org else Side.receiving
+
+
+def _receiving_only(principal: Principal, callback: CallbackRequest) -> None:
+    if side_of(principal, callback) is not Side.receiving:
+        raise Forbidden(
+            "callback_receiving_body_only",
+            "Only the body the call back request is addressed to can do this.",
+        )
+
+
+def _sending_only(principal: Principal, callback: CallbackRequest) -> None:
+    if side_of(principal, callback) is not Side.sending:
+        raise Forbidden(
+            "callback_sending_body_only",
+            "Only the body that made the call back request can withdraw it.",
+        )
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def is_overdue(callback: CallbackRequest, now: datetime) -> bool:
+    """Open, and past its first-attempt target without an attempt or past its close target."""
+    if callback.state == CallbackState.closed:
+        return False
+    if callback.first_attempt_at is None and now > callback.first_attempt_due_at:
+        return True
+    return now > callback.close_due_at
+
+
+def _overdue_clause(now: datetime) -> ColumnElement[bool]:
+    """`is_overdue` in SQL."""
+    return and_(
+        CallbackRequest.state != CallbackState.closed.value,
+        or_(
+            and_(
+                CallbackRequest.first_attempt_at.is_(None),
+                CallbackRequest.first_attempt_due_at < now,
+            ),
+            CallbackRequest.close_due_at < now,
+        ),
+    )
+
+
+def _with_details() -> Select:  # type: ignore[type-arg]
+    return (
+        select(CallbackRequest, CallerDetails, OutboxMessage)
+        .outerjoin(CallerDetails, CallerDetails.callback_request_id == CallbackRequest.id)
+        .outerjoin(
+            OutboxMessage,
+            and_(
+                OutboxMessage.kind == CALLBACK_REQUEST_EMAIL,
+                OutboxMessage.subject_id == CallbackRequest.id,
+            ),
+        )
+    )
+
+
+async def _attempts(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[CallbackAttempt]]:
+    found: dict[uuid.UUID, list[CallbackAttempt]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    rows = await session.scalars(
+        select(CallbackAttempt)
+        .where(CallbackAttempt.callback_request_id.in_(ids))
+        .order_by(CallbackAttempt.attempted_at, CallbackAttempt.recorded_at, CallbackAttempt.id)
+    )
+    for attempt in rows:
+        found[attempt.callback_request_id].append(attempt)
+    return found
+
+
+async def _views(session: AsyncSession, rows: Sequence[Any], now: datetime) -> list[CallbackView]:
+    attempts = await _attempts(session, [row[0].id for row in rows])
+    return [
+        CallbackView(row[0], row[1], row[2], attempts[row[0].id], is_overdue(row[0], now))
+        for row in rows
+    ]
+
+
+async def get_callback(
+    session: AsyncSession, principal: Principal, callback_id: uuid.UUID, now: datetime
+) -> CallbackView:
+    """The request as the sending body or the body it is addressed to reads it."""
+    row = await get_visible_row(
+        session,
+        _with_details().execution_options(populate_existing=True),
+        CallbackRequest,
+        callback_id,
+        principal.body,
+        name=NAME,
+        also=ADDRESSED_TO,
+    )
+    return (await _views(session, [row], now))[0]
+
+
+def _oldest_due_first(query: Select, cursor: str | None, limit: int) -> Select:  # type: ignore[type-arg]
+    """Keyset pages over (close_due_at, id), most urgent first."""
+    if cursor is not None:
+        at, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                CallbackRequest.close_due_at > at,
+                and_(CallbackRequest.close_due_at == at, CallbackRequest.id > last_id),
+            )
+        )
+    return query.order_by(CallbackRequest.close_due_at, CallbackRequest.id).limit(limit + 1)
+
+
+async def list_callbacks(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    direction: Direction,
+    now: datetime,
+    month: Month | None = None,
+    state: CallbackState | None = None,
+    overdue: bool | None = None,
+    delivery_status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[CallbackView], str | None]:
+    """The body's outgoing requests newest first, or its incoming ones most urgent first
+    (`close_due_at`, then id), a keyset page at a time."""
+    query = _with_details()
+    if direction is Direction.incoming:
+        query = query.where(visible_to(CallbackRequest, principal.body, owner="to_org"))
+    else:
+        query = query.where(visible_to(CallbackRequest, principal.body))
+    if month is not None:
+        start, end = month.utc_range()
+        query = query.where(
+            CallbackRequest.requested_at >= start, CallbackRequest.requested_at < end
+        )
+    if state is not None:
+        query = query.where(CallbackRequest.state == state.value)
+    if overdue is not None:
+        clause = _overdue_clause(now)
+        query = query.where(clause if overdue else not_(clause))
+    if delivery_status is not None:
+        query = query.where(OutboxMessage.status == delivery_status)
+    if direction is Direction.incoming:
+        rows = (await session.execute(_oldest_due_first(query, cursor, limit))).all()
+        page, more = list(rows[:limit]), len(rows) > limit
+        next_cursor = (
+            encode_cursor(page[-1][0].close_due_at, page[-1][0].id) if more and page else None
+        )
+    else:
+        query = newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
+        rows = (await session.execute(query)).all()
+        page, next_cursor = split_page(
+            list(rows), limit, lambda row: (row[0].requested_at, row[0].id)
+        )
+    return await _views(session, page, now), next_cursor
+
+
+# --- changing -----------------------------------------------------------------------------
+
+
+class PreconditionFailed(DomainError):
+    status = 412
+    title = "Precondition failed"
+
+
+def etag(callback: CallbackRequest) -> str:
+    return f'"{callback.version}"'
+
+
+def _matches(if_match: str, version: int) -> bool:
+    for tag in if_match.split(","):
+        tag = tag.strip()
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag == f'"{version}"':
+            return True
+    return False
+
+
+def _check_precondition(callback: CallbackRequest, if_match: str | None) -> None:
+    if if_match is not None and not _matches(if_match, callback.version):
+        raise PreconditionFailed(
+            "precondition_failed",
+            "The call back request has changed since it was read (its ETag is now "
+            f"{etag(callback)}); read it again and decide again.",
+            extra={"etag": etag(callback)},
+        )
+
+
+def _check_open(callback: CallbackRequest) -> None:
+    if callback.state == CallbackState.closed:
+        raise Conflict(
+            "callback_closed",
+            f"The call back request is closed ({callback.outcome}) and cannot change again.",
+            extra={"outcome": callback.outcome, "closed_at": _iso(callback.closed_at)},
+        )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+async def _already_acknowledged(session: AsyncSession, callback: CallbackRequest) -> Conflict:
+    key = (
+        await session.execute(
+            select(ApiKey.name, ApiKey.org).where(ApiKey.id == callback.acknowledged_by_key_id)
+        )
+    ).first()
+    at = callback.acknowledged_at
+    return Conflict(
+        "callback_already_acknowledged",
+        f"The call back request was already acknowledged at {_iso(at)}"
+        + (f" by the key '{key.name}' of {key.org}." if key else "."),
+        extra={
+            "acknowledged_at": _iso(at),
+            "acknowledged_by": {"key_name": key.name, "org": key.org} if key else None,
+        },
+    )
+
+
+async def _load(
+    session: AsyncSession, principal: Principal, callback_id: uuid.UUID, *, again: bool = False
+) -> CallbackRequest:
+    """The request, if the principal may see it, locked (FOR UPDATE on PostgreSQL: the second
+    of two changes at once reads what the first left); `again` reads it afresh."""
+    query = select(CallbackRequest)
+    if again:
+        query = query.execution_options(populate_existing=True)
+    row = await get_visible_row(
+        session,
+        query,
+        CallbackRequest,
+        callback_id,
+        principal.body,
+        name=NAME,
+        also=ADDRESSED_TO,
+        for_update=True,
+    )
+    return row[0]  # type: ignore[no-any-return]
+
+
+async def _save(session: AsyncSession, callback: CallbackRequest, **values: Any) -> bool:
+    """One conditional UPDATE: applied only if nobody changed the request since it was read."""
+    result = await session.execute(
+        update(CallbackRequest)
+        .where(CallbackRequest.id == callback.id, CallbackRequest.version == callback.version)
+        .values(version=callback.version + 1, **values)
+        .execution_options(synchronize_session="evaluate")
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+# How often a change lost to a concurrent one is decided again before giving up with 409.
+_TRIES = 3
+
+
+def _concurrent_change() -> Conflict:
+    return Conflict(
+        "concurrent_change",
+        "Another request changed this record at the same moment; read it and try again.",
+    )
+
+
+def _audit(
+    session: AsyncSession,
+    principal: Principal,
+    action: audit.AuditAction,
+    callback: CallbackRequest,
+    now: datetime,
+) -> None:
+    audit.record(
+        session,
+        principal,
+        action,
+        audit.RecordType.callback_request,
+        callback.id,
+        org=principal.body,
+        now=now,
+    )
+
+
+def _acknowledgement(principal: Principal, now: datetime) -> dict[str, Any]:
+    return {
+        "state": CallbackState.acknowledged.value,
+        "acknowledged_at": now,
+        "acknowledged_by_key_id": principal.key_id,
+    }
+
+
+def _closing(principal: Principal, now: datetime, outcome: CallbackOutcome) -> dict[str, Any]:
+    return {
+        "state": CallbackState.closed.value,
+        "outcome": outcome.value,
+        "closed_at": now,
+        "closed_by_key_id": principal.key_id,
+    }
+
+
+async def acknowledge(
+    session: AsyncSession,
+    principal: Principal,
+    ctx: LifecycleContext,
+    callback_id: uuid.UUID,
+    *,
+    if_match: str | None = None,
+) -> CallbackRequest:
+    """The receiving team takes the request on. Exactly one of two at once wins."""
+    for n in range(_TRIES):
+        callback = await _load(session, principal, callback_id, again=n > 0)
+        _receiving_only(principal, callback)
+        _check_precondition(callback, if_match)
+        _check_open(callback)
+        if callback.state == CallbackState.acknowledged:
+            raise await _already_acknowledged(session, callback)
+        if await _save(session, callback, **_acknowledgement(principal, ctx.now)):
+            _audit(session, principal, audit.AuditAction.acknowledge, callback, ctx.now)
+            return callback
+    raise _concurrent_change()
+
+
+def _max_attempts(ctx: LifecycleContext, callback: CallbackRequest) -> int:
+    route = ctx.routes.route(callback.from_org, callback.to_org)
+    return route.callback_max_attempts if route is not None else DEFAULT_MAX_ATTEMPTS
+
+
+async def record_attempt(
+    session: AsyncSession,
+    principal: Principal,
+    ctx: LifecycleContext,
+    callback_id: uuid.UUID,
+    *,
+    result: AttemptResult,
+    attempted_at: datetime | None = None,
+    if_match: str | None = None,
+) -> tuple[CallbackRequest, CallbackAttempt]:
+    """One try to call the caller back. Acknowledges an unacknowledged request; `reached`
+    closes it as reached; `wrong_number`, or the route's `callback_max_attempts`-th
+    unsuccessful attempt, closes it as unreachable."""
+    moment = not_in_future(attempted_at or ctx.now, ctx.now, ctx.skew_seconds, "attempted_at")
+    for n in range(_TRIES):
+        callback = await _load(session, principal, callback_id, again=n > 0)
+        _receiving_only(principal, callback)
+        _check_precondition(callback, if_match)
+        _check_open(callback)
+        not_before(moment, callback.requested_at, "attempted_at", "requested_at")
+
+        values: dict[str, Any] = {}
+        actions = [audit.AuditAction.attempt]
+        if callback.state == CallbackState.requested:
+            values |= _acknowledgement(principal, ctx.now)
+            actions.insert(0, audit.AuditAction.acknowledge)
+        if callback.first_attempt_at is None or moment < callback.first_attempt_at:
+            values["first_attempt_at"] = moment
+
+        outcome: CallbackOutcome | None = None
+        if result is AttemptResult.reached:
+            outcome = CallbackOutcome.reached
+        elif result is AttemptResult.wrong_number:
+            outcome = CallbackOutcome.unreachable
+        else:
+            unsuccessful = await session.scalar(
+                select(func.count())
+                .select_from(CallbackAttempt)
+                .where(
+                    CallbackAttempt.callback_request_id == callback.id,
+                    CallbackAttempt.result != AttemptResult.reached.value,
+                )
+            )
+            if (unsuccessful or 0) + 1 >= _max_attempts(ctx, callback):
+                outcome = CallbackOutcome.unreachable
+        if outcome is not None:
+            values |= _closing(principal, ctx.now, outcome)
+            actions.append(audit.AuditAction.close)
+
+        if await _save(session, callback, **values):
+            attempt = CallbackAttempt(
+                id=uuid.uuid4(),
+                callback_request_id=callback.id,
+                attempted_at=moment,
+                result=result.value,
+                recorded_at=ctx.now,
+                recorded_by_key_id=principal.key_id,
+            )
+            session.add(attempt)
+            for action in actions:
+                _audit(session, principal, action, callback, ctx.now)
+            return callback, attempt
+    raise _concurrent_change()
+
+
+async def return_callback(
+    session: AsyncSession,
+    principal: Principal,
+    ctx: LifecycleContext,
+    callback_id: uuid.UUID,
+    *,
+    reason: ReturnReason,
+    if_match: str | None = None,
+) -> CallbackRequest:
+    """The receiving body says the request is not for them: closed as returned."""
+    for n in range(_TRIES):
+        callback = await _load(session, principal, callback_id, again=n > 0)
+        _receiving_only(principal, callback)
+        _check_precondition(callback, if_match)
+        _check_open(callback)
+        values = _closing(principal, ctx.now, CallbackOutcome.returned)
+        if await _save(session, callback, return_reason=reason.value, **values):
+            _audit(session, principal, audit.AuditAction.return_, callback, ctx.now)
+            return callback
+    raise _concurrent_change()
+
+
+async def withdraw(
+    session: AsyncSession,
+    principal: Principal,
+    ctx: LifecycleContext,
+    callback_id: uuid.UUID,
+    *,
+    if_match: str | None = None,
+) -> CallbackRequest:
+    """The sending body takes back an open request (a duplicate, or the caller rang in)."""
+    for n in range(_TRIES):
+        callback = await _load(session, principal, callback_id, again=n > 0)
+        _sending_only(principal, callback)
+        _check_precondition(callback, if_match)
+        _check_open(callback)
+        if await _save(
+            session, callback, **_closing(principal, ctx.now, CallbackOutcome.withdrawn)
+        ):
+            _audit(session, principal, audit.AuditAction.withdraw, callback, ctx.now)
+            return callback
+    raise _concurrent_change()
