@@ -8,6 +8,7 @@ One browser serves the whole module: it lives in the module's event loop, where 
 """
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -162,6 +163,7 @@ async def test_a_transfer_to_cqc_connects(
     await page.get_by_role("link", name="Transfer another caller").first.click()
     await page.get_by_role("button", name="Signposted instead").click()
     await expect(page.get_by_role("heading", name="Signpost to CQC recorded")).to_be_visible()
+    await shot(page, artifacts_dir, "signpost-recorded", javascript)
 
 
 async def test_a_wait_past_60_seconds_turns_into_a_call_back_request(
@@ -391,16 +393,24 @@ async def test_the_transfer_story_by_keyboard_alone(
     assert message.rcpt_tos == ["intake@lgo.org.uk"]
 
 
-async def test_an_address_that_names_no_page(
+async def test_error_pages(
     page: Page, javascript: bool, live_server: str, cqc_agent: Key, artifacts_dir: Path
 ) -> None:
-    """A mistyped address is a page in the site's layout, in plain words, never JSON."""
+    """A mistyped address is a page in the site's layout, in plain words, never JSON; so are a
+    wrong key at sign-in and a page for team leaders only."""
     response = await page.goto(f"{live_server}/nope")
     assert response is not None and response.status == 404
     await expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
     await shot(page, artifacts_dir, "page-not-found", javascript)
+    await sign_in(page, live_server, dataclasses.replace(cqc_agent, secret="hk_wrong"))
+    await expect(page.locator(".error-summary")).to_contain_text("This key is not recognised")
+    await shot(page, artifacts_dir, "sign-in-error", javascript)
     await sign_in(page, live_server, cqc_agent)
     await expect(page.get_by_role("heading", name="Transfer a caller")).to_be_visible()
+    response = await page.goto(f"{live_server}/reports")
+    assert response is not None and response.status == 403
+    await expect(page.get_by_text("This page is for team leaders.")).to_be_visible()
+    await shot(page, artifacts_dir, "for-team-leaders-only", javascript)
     response = await page.goto(f"{live_server}/transfer/nonexistent")
     assert response is not None and response.status == 404
     await expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")

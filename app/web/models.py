@@ -21,5 +21,6 @@ class WebSessionRecord(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     key_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("api_keys.id", ondelete="CASCADE"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    flash: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # none_as_null: a cleared flash is SQL NULL, not the JSON value null
+    flash: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     flash_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
