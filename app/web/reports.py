@@ -13,7 +13,7 @@ from app.core.settings import Settings
 from app.protocol.deps import Routes
 from app.reports import service
 from app.reports.exports import ReportFormat, attachment
-from app.reports.schemas import MEASURES, PublishRequest
+from app.reports.schemas import CALLBACK_MEASURES, MEASURES, PublishRequest
 from app.web import chart, sessions
 from app.web.auth import TeamLeaderPage, check_csrf
 from app.web.pages import PageAPIRoute, PageError, redirect, render, with_headers
@@ -83,6 +83,15 @@ async def _report_page(
         (series, chart.svg(series, scale, f"chart-{series.direction[0]}-{series.direction[1]}"))
         for series in trend
     ]
+    hours = chart.hours_scale(trend)
+    hour_charts = [
+        (
+            series,
+            chart.hours_svg(series, hours, f"hours-{series.direction[0]}-{series.direction[1]}"),
+        )
+        for series in trend
+        if any(median is not None for _, median, _ in series.first_attempt_hours)
+    ]
     latest = report.versions[-1] if report.versions else None
     return render(
         request,
@@ -94,6 +103,8 @@ async def _report_page(
             "names": {org: body.short_name for org, body in routes.bodies.items()},
             "measures": MEASURES,
             "charts": charts,
+            "hour_charts": hour_charts,
+            "callback_measures": CALLBACK_MEASURES,
             "series": chart.SERIES,
             "can_publish": service.has_ended(month, now),
             # Before the service's first month nothing was due: never "overdue".
