@@ -162,7 +162,6 @@ async def test_a_purge_of_callers_details_changes_no_figure(
 ) -> None:
     from app.audit.service import SYSTEM
     from app.housekeeping.retention import purge_personal_data
-
     from tests.outbox_support import worker
 
     await record_november(client, clock, cqc_agent, lgsco_agent)
