@@ -13,6 +13,7 @@ from app.callbacks.models import CallbackRequest
 from app.core.clock import FixedClock
 from app.core.months import Month
 from app.reports import callbacks as report_callbacks
+from app.reports.exports import CALLBACK_HEADINGS
 from app.reports.models import ReportPublication
 from tests.conftest import START, Key
 from tests.helpers import failed_transfer
@@ -250,7 +251,8 @@ async def test_csv_and_xlsx_carry_the_call_back_figures(
     book = load_workbook(io.BytesIO(response.content))
     sheet = book["Report"]
     rows = [row for row in sheet.iter_rows(values_only=True)]
-    start = next(i for i, row in enumerate(rows) if row[0] == "CQC to LGSCO")
+    headings = next(i for i, row in enumerate(rows) if row[:3] == tuple(CALLBACK_HEADINGS))
+    start = next(i for i, row in enumerate(rows) if i > headings and row[0] == "CQC to LGSCO")
     end = next(i for i, row in enumerate(rows) if i > start and not any(row))
     labels = {row[0]: row[1:3] for row in rows[start:end]}
     assert labels["Closed: caller reached"] == (1, 0)
@@ -341,3 +343,42 @@ async def test_the_statements_can_use_the_indexes(app, is_postgres: bool) -> Non
                 row[0] for row in await connection.execute(text(f"EXPLAIN {compiled}"))
             )
             assert index in plan, plan
+
+
+# --- the page ---------------------------------------------------------------------------
+
+
+async def test_the_report_page_shows_the_call_backs_and_their_times_chart(
+    client: httpx.AsyncClient,
+    clock: FixedClock,
+    cqc_agent: Key,
+    lgsco_agent: Key,
+    lgsco_leader: Key,
+) -> None:
+    from tests.test_web_reports import sign_in
+
+    await record_november(client, clock, cqc_agent, lgsco_agent)
+    clock.set(datetime(2026, 12, 2, 9, 0, tzinfo=UTC))
+    await sign_in(client, lgsco_leader)
+    page = await client.get(f"/reports/{NOV}")
+    assert page.status_code == 200
+    html = page.text
+    assert "Call backs by direction" in html
+    table = html[html.index('id="callbacks-cqc-lgsco"') :]
+    table = table[: table.index("</table>")]
+    median = table[table.index('data-measure="first_attempt_hours_median"') :]
+    assert '<td class="numeric">4.0</td>' in median[: median.index("</tr>")]
+    share = table[table.index('data-measure="first_attempts_within_target_percent"') :]
+    assert '<td class="numeric">50.0%</td>' in share[: share.index("</tr>")]
+    # The chart of time to the first attempt, with its table alternative.
+    assert 'id="hours-cqc-lgsco-title"' in html
+    assert "Working hours to the first attempt for CQC to LGSCO as a table" in html
+    # No request has been open for 90 days: no line about stale ones.
+    assert 'id="stale-callbacks"' not in html
+
+    clock.set(START + timedelta(days=91))
+    later = await client.get(f"/reports/{NOV}")
+    assert 'id="stale-callbacks"' in later.text
+    assert "1 call back request involving your body has been open for more than 90 days" in (
+        later.text
+    )

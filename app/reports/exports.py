@@ -228,7 +228,8 @@ def _summary_sheet(sheet: Worksheet, report: ContactVolumeReport) -> None:
         sheet.cell(sheet.max_row, 1).font = Font(bold=True)
     sheet.append([])
     _header(sheet, SUMMARY_HEADINGS)
-    sheet.freeze_panes = f"A{sheet.max_row + 1}"  # the headings stay in view
+    freeze = f"A{sheet.max_row + 1}"
+    sheet.freeze_panes = freeze  # the headings stay in view
     sets: list[tuple[str, FigureSet]] = [(d.label, d) for d in report.directions]
     sets.append(("All directions", report.totals))
     for label, figures in sets:
@@ -253,10 +254,17 @@ def _summary_sheet(sheet: Worksheet, report: ContactVolumeReport) -> None:
                 row[1:], (_COUNT, _COUNT, _SIGNED, _SIGNED_PERCENT), strict=True
             ):
                 cell.number_format = number_format
-        callbacks = getattr(figures, "callbacks", None)
-        if callbacks is not None:
-            _callback_rows(sheet, callbacks)
         sheet.append([])
+    with_callbacks = [(d.label, d.callbacks) for d in report.directions if d.callbacks]
+    if with_callbacks:
+        # Below the contact volumes, its own table: medians and shares have no change column.
+        _header(sheet, CALLBACK_HEADINGS)
+        sheet.freeze_panes = freeze
+        for label, callbacks in with_callbacks:
+            _append_text(sheet, [label])
+            sheet.cell(sheet.max_row, 1).font = Font(bold=True, size=13)
+            _callback_rows(sheet, callbacks)
+            sheet.append([])
     sheet.column_dimensions["A"].width = 44
     for column in "BCDE":
         sheet.column_dimensions[column].width = 16
@@ -266,12 +274,12 @@ _HOURS = "0.0#"
 _PERCENT = "0.0%"
 
 
+CALLBACK_HEADINGS = ["Call backs", "This month", "Previous month"]
+
+
 def _callback_rows(sheet: Worksheet, callbacks: CallbackFigureSet) -> None:
-    """A direction's call back figures under its measures: this month and the previous one
-    (no change columns: a median does not subtract); a blank cell where nothing was measured."""
-    _append_text(sheet, ["Call backs"])
-    sheet.cell(sheet.max_row, 1).font = Font(bold=True)
-    sheet.cell(sheet.max_row, 1).alignment = Alignment(indent=1)
+    """A direction's call back figures: this month and the previous one (no change columns:
+    a median does not subtract); a blank cell where nothing was measured."""
     for measure, measure_label in CALLBACK_MEASURES:
         values = [
             getattr(callbacks.this_month, measure),
@@ -287,7 +295,7 @@ def _callback_rows(sheet: Worksheet, callbacks: CallbackFigureSet) -> None:
         sheet.append([_xlsx_text(measure_label), *values])
         row = sheet[sheet.max_row]
         row[0].data_type = "s"
-        row[0].alignment = Alignment(indent=2)
+        row[0].alignment = Alignment(indent=1)
         for cell in row[1:]:
             cell.number_format = number_format
 

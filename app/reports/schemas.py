@@ -63,7 +63,7 @@ class CallbackMeasures(ResponseModel):
     closed_withdrawn: int = Field(title="Closed: withdrawn by the sending body")
     closed_returned: int = Field(title="Closed: returned by the receiving body")
     open_at_month_end: int = Field(title="Still open at the end of the month")
-    overdue_at_month_end: int = Field(title="Overdue at the end of the month")
+    overdue_at_month_end: int = Field(title="Open and overdue at the end of the month")
     first_attempts: int = Field(title="First attempts to call back")
     first_attempt_hours_median: float | None = Field(
         title="Working hours to the first attempt: median"
