@@ -213,14 +213,22 @@ _UNMEASURED: dict[str, Any] = {
 
 
 def _with_every_measure(figure_set: dict[str, Any]) -> dict[str, Any]:
-    """`figure_set` (a frozen FigureSet) with a value for every measure `Measures` has now."""
-    return {
+    """`figure_set` (a frozen FigureSet) with a value for every measure `Measures` has now;
+    its call back figures, if it has them, with every figure `CallbackMeasures` has now
+    (one added later reads as nothing counted)."""
+    thawed = {
         **figure_set,
         **{
             part: {**dict.fromkeys(Figures.model_fields, missing), **figure_set[part]}
             for part, missing in _UNMEASURED.items()
         },
     }
+    if figure_set.get("callbacks"):
+        empty = NO_CALLBACKS.model_dump(mode="json")
+        thawed["callbacks"] = {
+            part: {**empty, **values} for part, values in figure_set["callbacks"].items()
+        }
+    return thawed
 
 
 async def month_figures(
