@@ -66,7 +66,7 @@ def test_no_callers_details_in_any_log_line_of_a_whole_story(
         HANDOFF_LOG_LEVEL="DEBUG",
         HANDOFF_LOG_FORMAT="json",
         HANDOFF_OUTBOX_POLL_SECONDS="0.2",
-        HANDOFF_PERSONAL_DATA_RETENTION_DAYS="0",  # purged as soon as the email is sent
+        HANDOFF_CALLBACK_RETENTION_DAYS="0",  # purged as soon as the request is closed
         HANDOFF_PURGE_INTERVAL_SECONDS="0.5",
     )
     cqc = re.search(
@@ -126,6 +126,10 @@ def test_no_callers_details_in_any_log_line_of_a_whole_story(
             http.get(f"/v1/{CALLER['provider']}", params={"n": CALLER["contact_number"]})
 
             wait_for("two emails", lambda: len(smtp.received) == 2, server)
+            # Each sending body withdraws its request: closed, so due for the purge at once.
+            for callback_id, key in ((first, cqc), (second, lgsco)):
+                withdrawn = http.post(f"/v1/callbacks/{callback_id}/withdraw", headers=as_(key))
+                assert withdrawn.status_code == 200, withdrawn.text
 
             def purged() -> bool:
                 shown = [
