@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.service import CLI
 from app.core.auth import Role
 from app.core.clock import Clock
 from app.core.database import open_database
 from app.core.settings import get_settings
+from app.outbox import cli as outbox_commands
 from app.outbox.cli import outbox_cli
+from app.outbox.worker import OutboxWorker
 
 cli = typer.Typer(
     help="handoff: warm transfers and call backs between two public bodies.",
@@ -38,6 +41,26 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(openapi_cli, name="openapi")
 cli.add_typer(report_cli, name="report")
 cli.add_typer(outbox_cli, name="outbox")
+
+
+def _outbox_worker(sessionmaker: async_sessionmaker[AsyncSession]) -> OutboxWorker:
+    from app.protocol.routes import load_table
+    from app.wiring import outbox_worker
+
+    settings = get_settings()
+    return outbox_worker(sessionmaker, settings, load_table(settings.routes_file), Clock())
+
+
+outbox_commands.make_worker = _outbox_worker
+
+
+@cli.callback()
+def _wiring() -> None:
+    """handoff: warm transfers and call backs between two public bodies."""
+    from app.wiring import register
+
+    register()  # every command sees the email kinds (e.g. `outbox retry` asks its kind)
+
 
 DEFAULT_OPENAPI = Path("openapi/openapi.json")
 # quickstart keeps its key's secret here (owner-readable only) so that each run reuses it.
@@ -241,7 +264,7 @@ def purge(
     worker does this hourly too; running it again is harmless. Exit 0 when done (also when
     nothing was due), 1 when it could not finish.
     """
-    from app.callbacks import retention
+    from app.housekeeping import retention
 
     settings = get_settings()
 

@@ -22,13 +22,13 @@ from app.core.settings import Settings, get_settings
 from app.feedback.endpoints import router as feedback_router
 from app.health.endpoints import router as health_router
 from app.keys.endpoints import router as keys_router
-from app.outbox.worker import OutboxWorker
 from app.protocol.endpoints import router as protocol_router
 from app.protocol.routes import RouteTable, load_table
 from app.reports.endpoints import router as reports_router
 from app.signposts.endpoints import router as signposts_router
 from app.transfers.endpoints import router as transfers_router
 from app.web.setup import install_web
+from app.wiring import outbox_worker, wire
 
 DESCRIPTION = """
 Records warm transfers, call back requests, signposts and misdirection feedback between
@@ -47,6 +47,7 @@ def create_app(
     routes: RouteTable | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    wire(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,7 +55,7 @@ def create_app(
         worker_task = None
         if settings.outbox_worker_enabled:
             # Its own sessions from the app's engine; requests only ever write outbox rows.
-            worker = OutboxWorker(
+            worker = outbox_worker(
                 app.state.sessionmaker, settings, app.state.routes, app.state.clock
             )
             worker_task = asyncio.create_task(worker.run(stop), name="outbox-worker")

@@ -35,7 +35,7 @@ INSERT INTO caller_details (callback_request_id, name, contact_number, provider)
 VALUES ($1, $2, $3, $4)
 """
 INSERT_OUTBOX = """
-INSERT INTO outbox_messages (id, kind, callback_request_id, to_address, message_id, status,
+INSERT INTO outbox_messages (id, kind, subject_id, to_address, message_id, status,
     attempts, next_attempt_at, created_at)
 VALUES ($1, 'callback_request', $2, $3, $4, 'pending', 0, $5, $5)
 """

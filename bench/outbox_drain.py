@@ -69,7 +69,7 @@ WITH g AS (
            'Sunrise Care Home'
     FROM g
 )
-INSERT INTO outbox_messages (id, kind, callback_request_id, to_address, message_id, status,
+INSERT INTO outbox_messages (id, kind, subject_id, to_address, message_id, status,
     attempts, next_attempt_at, created_at)
 SELECT ('2' || lpad(to_hex(i), 31, '0'))::uuid, 'callback_request',
        ('1' || lpad(to_hex(i), 31, '0'))::uuid, mailbox,
@@ -142,7 +142,7 @@ def _settings(db_url: str, port: int, connections: int = 4):  # type: ignore[no-
 
 
 async def _seed(db_url: str, port: int, count: int, key_id: object) -> None:
-    from app.core.settings import message_id_domain
+    from app.outbox.service import message_id_domain
     from app.protocol.routes import load_table
 
     routes = load_table()
@@ -171,8 +171,10 @@ async def _project(db_url: str, port: int, expected: int, connections: int) -> f
     from app.core.database import make_engine, make_sessionmaker
     from app.outbox.worker import OutboxWorker
     from app.protocol.routes import load_table
+    from app.wiring import wire
 
     settings = _settings(db_url, port, connections)
+    wire(settings)  # the email kinds, as create_app and the CLI register them
     engine = make_engine(db_url)
     try:
         worker = OutboxWorker(make_sessionmaker(engine), settings, load_table(), Clock())
@@ -190,6 +192,7 @@ async def _rendered(db_url: str, port: int) -> list[tuple[EmailMessage, str]]:
     """Every message as the worker would send it, rendered once by the project's renderer."""
     from sqlalchemy import select
 
+    from app.callbacks.emails import KIND, render_callback_request
     from app.callbacks.models import CallbackRequest, CallerDetails
     from app.core.clock import Clock
     from app.core.database import make_engine, make_sessionmaker
@@ -204,15 +207,21 @@ async def _rendered(db_url: str, port: int) -> list[tuple[EmailMessage, str]]:
         async with make_sessionmaker(engine)() as session:
             rows = await session.execute(
                 select(OutboxMessage, CallbackRequest, CallerDetails)
-                .join(CallbackRequest, CallbackRequest.id == OutboxMessage.callback_request_id)
+                .join(CallbackRequest, CallbackRequest.id == OutboxMessage.subject_id)
                 .join(CallerDetails, CallerDetails.callback_request_id == CallbackRequest.id)
+                .where(OutboxMessage.kind == KIND)
                 .order_by(OutboxMessage.id)
             )
             now = Clock().now()
             return [
                 (
-                    renderer.callback_request(
-                        callback, caller, to_address=m.to_address, message_id=m.message_id, now=now
+                    render_callback_request(
+                        renderer,
+                        callback,
+                        caller,
+                        to_address=m.to_address,
+                        message_id=m.message_id,
+                        now=now,
                     ),
                     m.to_address,
                 )

@@ -28,7 +28,8 @@ LAYERS: list[frozenset[str]] = [
     frozenset({"outbox"}),  # a mechanism: knows no sender by name
     frozenset({"callbacks", "feedback", "signposts", "keys", "health"}),
     frozenset({"transfers"}),
-    frozenset({"reports"}),
+    # housekeeping owns every retention rule: above the domains whose data it purges.
+    frozenset({"reports", "housekeeping"}),
     frozenset({"web"}),
     frozenset({"<wiring>"}),  # app/main.py, cli.py, asgi.py, models.py, __main__.py
 ]
@@ -37,22 +38,6 @@ CORE = "core"
 
 APP = Path(__file__).resolve().parent.parent / "app"
 
-# Issue 14's parts 1 and 2 (the outbox that knows no senders, its metrics in outbox/, one
-# housekeeping home) are done on another branch ("kinds"); until it is merged these imports
-# remain, and only these. Delete this set, and the xfail on test_no_package_cycles, when
-# that branch is in.
-LEFT_TO_THE_OUTBOX_PARTS: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("app/core/metrics.py", "outbox"),
-        ("app/outbox/models.py", "callbacks"),
-        ("app/outbox/models.py", "feedback"),
-        ("app/outbox/rendering.py", "callbacks"),
-        ("app/outbox/rendering.py", "feedback"),
-        ("app/outbox/service.py", "callbacks"),
-        ("app/outbox/worker.py", "callbacks"),
-        ("app/outbox/worker.py", "feedback"),
-    }
-)
 LEVEL = {package: level for level, layer in enumerate(LAYERS) for package in layer}
 
 
@@ -178,14 +163,6 @@ def test_every_package_has_a_layer() -> None:
     assert {edge.target for edge in _edges()} <= LEVEL.keys()
 
 
-def _not_left_to_the_outbox_parts(edges: list[Edge]) -> list[Edge]:
-    return [e for e in edges if (e.file, e.target) not in LEFT_TO_THE_OUTBOX_PARTS]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 parts 1-2 (branch kinds) cut the callbacks/feedback <-> outbox cycles",
-)
 def test_no_package_cycles() -> None:
     edges = _edges()
     cycles = _cycles(edges)
@@ -216,27 +193,22 @@ def test_no_package_cycles() -> None:
 
 
 def test_core_imports_no_domain() -> None:
-    offending = [e for e in _not_left_to_the_outbox_parts(_edges()) if e.source == CORE]
+    offending = [e for e in _edges() if e.source == CORE]
     assert offending == [], _report("imports from core/ to a package above it", offending)
 
 
 def test_imports_follow_the_layers() -> None:
-    offending = [
-        e for e in _not_left_to_the_outbox_parts(_edges()) if LEVEL[e.target] >= LEVEL[e.source]
-    ]
+    offending = [e for e in _edges() if LEVEL[e.target] >= LEVEL[e.source]]
     assert offending == [], _report("imports across or up the layers", offending)
 
 
-def test_the_imports_left_to_the_outbox_parts_are_all_still_there() -> None:
-    """The set above names only what is left: an entry whose import is gone is to be deleted
-    (with the set once it is empty), so that nothing else hides behind it."""
-    present = {(e.file, e.target) for e in _edges()}
-    assert present >= LEFT_TO_THE_OUTBOX_PARTS, sorted(LEFT_TO_THE_OUTBOX_PARTS - present)
-
-
-def test_without_the_outbox_parts_nothing_is_on_a_cycle() -> None:
-    """Every cycle left runs through the imports left to issue 14's parts 1 and 2."""
-    assert _cycles(_not_left_to_the_outbox_parts(_edges())) == []
+@pytest.mark.parametrize("package", ["outbox", "housekeeping"])
+def test_the_outbox_and_housekeeping_import_only_below_them(package: str) -> None:
+    """The outbox is a mechanism (it knows no sender by name) and housekeeping sits above what
+    it purges; nothing below either reaches up to it (core's metrics included)."""
+    up = [e for e in _edges() if e.source == package and LEVEL[e.target] >= LEVEL[package]]
+    into = [e for e in _edges() if e.target == package and LEVEL[e.source] <= LEVEL[package]]
+    assert up + into == [], _report(f"imports against the layers around {package}", up + into)
 
 
 def test_the_graph_reader_sees_lazy_and_relative_imports() -> None:

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from app.audit.service import SYSTEM
 from app.callbacks.models import CallbackRequest
-from app.callbacks.retention import purge_personal_data
 from app.core.clock import FixedClock
 from app.core.database import make_sessionmaker
+from app.housekeeping.retention import purge_personal_data
 from app.idempotency import service as idempotency
 from app.idempotency.models import IdempotencyKey
 from app.transfers import service as transfers_service

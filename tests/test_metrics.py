@@ -8,6 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.core import metrics
 from app.core.clock import FixedClock
+from app.outbox import metrics as outbox_metrics
 from tests.conftest import Key
 from tests.helpers import failure, to_lgsco
 
@@ -114,11 +115,11 @@ async def test_deliveries_and_report_times_are_ready_for_the_outbox_and_the_repo
     client,
 ) -> None:
     before = await scrape(client)
-    for result in metrics.DELIVERY_RESULTS:
+    for result in outbox_metrics.DELIVERY_RESULTS:
         assert ("handoff_outbox_deliveries_total", frozenset({("result", result)})) in before
 
-    metrics.record_delivery("sent")
-    metrics.record_delivery("dead")
+    outbox_metrics.record_delivery("sent")
+    outbox_metrics.record_delivery("dead")
     with metrics.time_report("contact_volumes"):
         pass
     after = await scrape(client)
@@ -131,7 +132,7 @@ async def test_deliveries_and_report_times_are_ready_for_the_outbox_and_the_repo
     assert delta("handoff_outbox_deliveries_total", result="retry") == 0
     assert delta("handoff_report_generation_seconds_count", report="contact_volumes") == 1
     with pytest.raises(ValueError):
-        metrics.record_delivery("bounced")
+        outbox_metrics.record_delivery("bounced")
 
 
 async def test_metrics_still_answer_when_the_database_does_not(app, client) -> None:

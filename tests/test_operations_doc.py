@@ -80,9 +80,15 @@ def test_the_metrics_named_in_the_guide_exist() -> None:
     from prometheus_client.metrics import MetricWrapperBase
 
     from app.core import metrics
+    from app.outbox import metrics as outbox_metrics
 
     text = DOC.read_text(encoding="utf-8")
-    defined = {m._name for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)}
+    defined = {
+        m._name
+        for module in (metrics, outbox_metrics)
+        for m in vars(module).values()
+        if isinstance(m, MetricWrapperBase)
+    }
     defined |= {"handoff_outbox_pending_messages", "handoff_outbox_oldest_pending_age_seconds"}
     named = set(re.findall(r"`(handoff_[a-z_]+)`", text))
     counters = {f"{name}_total" for name in defined}

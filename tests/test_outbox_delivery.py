@@ -327,7 +327,7 @@ import asyncio, sys
 from app.core.clock import Clock
 from app.core.database import make_engine, make_sessionmaker
 from app.core.settings import Settings
-from app.outbox.worker import OutboxWorker
+from app.wiring import outbox_worker as OutboxWorker  # with the email kinds registered
 from app.protocol.routes import load_table
 
 class Hangs:

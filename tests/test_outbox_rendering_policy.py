@@ -8,8 +8,10 @@ from email import policy
 import pytest
 
 import app.outbox.rendering as rendering
+from app.callbacks.emails import render_callback_request
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core.settings import Settings
+from app.feedback.emails import render_feedback
 from app.feedback.models import Feedback
 from app.protocol.routes import load_table
 
@@ -30,7 +32,8 @@ def _wire(monkeypatch: pytest.MonkeyPatch, header_policy: policy.EmailPolicy) ->
         mailbox = ROUTES.body(receiver).callback_mailbox  # type: ignore[union-attr]
         for name in ["Ada Lovelace", "Zoë Ünal", "x" * 120]:
             messages.append(
-                renderer.callback_request(
+                render_callback_request(
+                    renderer,
                     CallbackRequest(
                         from_org=sender, to_org=receiver, sender_reference="REF/" + "9" * 60
                     ),
@@ -43,7 +46,8 @@ def _wire(monkeypatch: pytest.MonkeyPatch, header_policy: policy.EmailPolicy) ->
                 )
             )
         messages.append(
-            renderer.feedback(
+            render_feedback(
+                renderer,
                 Feedback(
                     from_org=sender,
                     about_org=receiver,

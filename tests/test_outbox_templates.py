@@ -16,10 +16,12 @@ from markupsafe import escape
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete
 
+from app.callbacks.emails import render_callback_request
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core.clock import FixedClock
 from app.core.settings import Settings
 from app.core.validation import Reference, format_phone_for_reading
+from app.feedback.emails import render_feedback
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackCreate
 from app.outbox.backends import FileBackend
@@ -284,7 +286,8 @@ def test_every_accepted_caller_yields_a_message_with_exactly_the_expected_header
     sender, receiver = (ROUTES.body(o) for o in direction)
     assert sender and receiver
     message_id = f"<{uuid.uuid4()}@example.org>"
-    message = RENDERER.callback_request(
+    message = render_callback_request(
+        RENDERER,
         CallbackRequest(from_org=direction[0], to_org=direction[1], sender_reference=ref),
         CallerDetails(
             name=caller.name, contact_number=caller.contact_number, provider=caller.provider
@@ -343,7 +346,8 @@ def test_every_accepted_feedback_yields_a_message_with_exactly_the_expected_head
         assert errors
         return
 
-    message = RENDERER.feedback(
+    message = render_feedback(
+        RENDERER,
         Feedback(
             from_org="cqc",
             about_org="lgsco",

@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 from app.audit.models import AuditEvent
 from app.audit.service import CLI, SYSTEM
 from app.callbacks.models import CallerDetails
-from app.callbacks.retention import purge_personal_data
 from app.cli import cli
 from app.core.clock import FixedClock
 from app.core.settings import Settings, get_settings
+from app.housekeeping.jobs import purge_job
+from app.housekeeping.retention import purge_personal_data
 from tests.conftest import Key
 from tests.events import Contacts
 from tests.helpers import CALLER
@@ -182,19 +183,20 @@ async def test_the_worker_purges_once_per_interval_by_its_clock(
         update={"personal_data_retention_days": 0, "purge_interval_seconds": 3600}
     )
     the_worker = worker(app, hourly)
+    purge = purge_job(the_worker.sessionmaker, hourly)  # what app.wiring hands the worker
     first = await request_callback(client, cqc_agent, clock)
     await the_worker.run_once()
-    assert await the_worker.purge_if_due() == 1  # the first round purges at once
+    assert await purge.run_if_due(clock.now()) == 1  # the first round purges at once
     assert (await _callback(client, cqc_agent, first))["caller"] is None
     started = clock.now()
 
     second = await request_callback(client, lgsco_agent, clock)
     await the_worker.run_once()
     clock.set(started + timedelta(seconds=3599))
-    assert await the_worker.purge_if_due() is None  # not an hour yet: not even a query
+    assert await purge.run_if_due(clock.now()) is None  # not an hour yet: not even a query
     assert (await _callback(client, lgsco_agent, second))["caller"] is not None
     clock.set(started + timedelta(seconds=3600))
-    assert await the_worker.purge_if_due() == 1
+    assert await purge.run_if_due(clock.now()) == 1
     assert (await _callback(client, lgsco_agent, second))["caller"] is None
 
 
@@ -243,3 +245,28 @@ async def test_the_monthly_report_is_identical_before_and_after_a_purge(
         after = await client.get(url, headers=leader.headers)
         assert after.status_code == 200
         assert after.json() == before[leader.org]
+
+
+async def test_the_worker_the_wiring_builds_purges_between_its_rounds(
+    app, client, settings: Settings, clock: FixedClock, cqc_agent: Key
+) -> None:
+    from app.core.periodic import PeriodicJob
+    from app.wiring import outbox_worker
+
+    due_at_once = settings.model_copy(update={"personal_data_retention_days": 0})
+    callback_id = await request_callback(client, cqc_agent, clock)
+    assert await worker(app, due_at_once).drain() == {"sent": 1}
+    the_worker = outbox_worker(app.state.sessionmaker, due_at_once, app.state.routes, clock)
+    assert [job.name for job in the_worker.jobs] == ["purge"]
+    stop = asyncio.Event()
+
+    async def stop_after_the_round(now: object) -> int:
+        stop.set()
+        return 0
+
+    the_worker.jobs.append(PeriodicJob("stop", 3600, stop_after_the_round))
+    await asyncio.wait_for(the_worker.run(stop), 30)
+
+    assert (await _callback(client, cqc_agent, callback_id))["caller"] is None
+    [event] = await _audit_rows(app, "purge")
+    assert (event.actor, event.record_id) == ("system", callback_id)

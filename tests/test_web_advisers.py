@@ -4,12 +4,16 @@ feedback, and the team leaders' link to the month's feedback."""
 
 import html
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
 from app.core.clock import FixedClock
+from app.core.database import make_sessionmaker
+from app.web.models import WebSessionRecord
+from app.web.sessions import FLASH_MAX_AGE_SECONDS
 from tests.conftest import Key
 from tests.test_web_reports import csrf, sign_in
 
@@ -55,6 +59,13 @@ async def post_form(client: httpx.AsyncClient, path: str, form_page: str, **fiel
     """Post a form as the browser would, with the CSRF token of the page it is on."""
     page = await client.get(form_page)
     return await client.post(path, data={"csrf_token": csrf(page), **fields})
+
+
+async def shown(client: httpx.AsyncClient, response: httpx.Response) -> httpx.Response:
+    """A form that recorded nothing (refused, or only stamped) answers 303 to its own page
+    (POST/redirect/GET): the page the browser then shows, with the problems and values kept."""
+    assert response.status_code == 303, response.text
+    return await client.get(response.headers["location"])
 
 
 async def dial(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
@@ -107,17 +118,20 @@ async def test_the_start_form_shows_the_route_and_keeps_values_on_errors(
 
     # No topic: the service's topic_required, next to the topic, the reference kept.
     refused = await dial(client, to_org="cqc", sender_reference="LG-9")
-    assert refused.status_code == 422
+    refused = await shown(client, refused)
+    assert refused.status_code == 200
     assert field_code(refused, "topic") == "topic_required"
     assert value_of(refused, "sender_reference") == "LG-9"
 
     # A reference without permission: the service asks for the permission.
     refused = await dial(client, to_org="cqc", topic="mental_health", sender_reference="LG-9")
-    assert refused.status_code == 422
+    refused = await shown(client, refused)
+    assert refused.status_code == 200
     assert field_code(refused, "permission_to_share_at") == "permission_to_share_required"
     assert 'value="mental_health" checked' in refused.text
 
     bad = await dial(client, to_org="cqc", topic="other", sender_reference="LG 9!")
+    bad = await shown(client, bad)
     assert field_code(bad, "sender_reference") == "invalid_reference"
 
 
@@ -133,6 +147,7 @@ async def test_permission_is_stamped_by_the_server_or_typed(
         sender_reference="CQC-7",
         action="permission_now",
     )
+    stamped = await shown(client, stamped)
     assert stamped.status_code == 200
     assert "Permission recorded at 10:00:00" in stamped.text
     assert value_of(stamped, "sender_reference") == "CQC-7"  # nothing lost, nothing recorded
@@ -152,11 +167,13 @@ async def test_permission_is_stamped_by_the_server_or_typed(
     assert "<dt>Permission to share</dt><dd>10:00:00</dd>" in transfer.text
 
     future = await dial(client, to_org="lgsco", sender_reference="CQC-7", permission_time="10:30")
-    assert future.status_code == 422
+    future = await shown(client, future)
+    assert future.status_code == 200
     assert field_code(future, "permission_to_share_at") == "permission_to_share_in_future"
     assert value_of(future, "permission_time") == "10:30"
 
     nonsense = await dial(client, to_org="lgsco", sender_reference="CQC-7", permission_time="25:99")
+    nonsense = await shown(client, nonsense)
     assert field_code(nonsense, "permission_to_share_at") == "invalid_time"
 
 
@@ -187,7 +204,8 @@ async def test_exactly_the_threshold_still_connects(
             "caller.provider": "Sunrise Care Home",
         },
     )
-    assert early.status_code == 409 and "The caller has not waited 60 seconds yet" in early.text
+    early = await shown(client, early)
+    assert early.status_code == 200 and "The caller has not waited 60 seconds yet" in early.text
     connected = await client.post(f"{path}/connected", data={"csrf_token": csrf(page)})
     assert connected.status_code == 303
     done = await client.get(path)
@@ -208,7 +226,8 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
 
     # Too late to connect: the service's wait_threshold_exceeded, and the form is there.
     late = await client.post(f"{path}/connected", data={"csrf_token": csrf(page)})
-    assert late.status_code == 409
+    late = await shown(client, late)
+    assert late.status_code == 200
     assert "has waited more than 60 seconds, so this call can no longer be connected" in (late.text)
     assert "Request a call back" in late.text
 
@@ -222,7 +241,8 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
             **caller,
         },
     )
-    assert bad.status_code == 422
+    bad = await shown(client, bad)
+    assert bad.status_code == 200
     assert field_code(bad, "caller-contact_number") == "invalid_phone_number"
     assert field_error(bad, "caller-contact_number") == (
         "Error: 12345 is not a number in use in the UK. Check it with the caller"
@@ -235,6 +255,7 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
         f"{path}/callback",
         data={"csrf_token": csrf(page), "reason": "wait_threshold_exceeded", "caller.name": " "},
     )
+    blank = await shown(client, blank)
     assert "Enter the caller's name" in field_error(blank, "caller-name")
     assert "Enter the caller's contact number" in field_error(blank, "caller-contact_number")
 
@@ -254,8 +275,10 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
     assert '<dd id="delivery-status">Queued</dd>' in done.text
     assert "Ada Lovelace" not in done.text  # the caller's details are not shown again
 
-    again = await client.post(f"{path}/connected", data={"csrf_token": csrf(done)})
-    assert again.status_code == 409 and "This call has already been recorded" in again.text
+    again = await shown(
+        client, await client.post(f"{path}/connected", data={"csrf_token": csrf(done)})
+    )
+    assert again.status_code == 200 and "This call has already been recorded" in again.text
 
 
 async def test_lines_busy_before_the_threshold(client, clock: FixedClock, lgsco_agent: Key) -> None:
@@ -275,13 +298,15 @@ async def test_lines_busy_before_the_threshold(client, clock: FixedClock, lgsco_
         "caller.provider": "Riverside Council",
     }
     refused = await client.post(f"{path}/callback", data=fields)
-    assert refused.status_code == 422
+    refused = await shown(client, refused)
+    assert refused.status_code == 200
     assert field_code(refused, "sender_reference") == "sender_reference_required"
     assert 'name="reason" value="high_call_volume"' in refused.text  # still lines busy
 
     stamp = await client.post(
         f"{path}/callback", data={**fields, "sender_reference": "LG-5", "action": "permission_now"}
     )
+    stamp = await shown(client, stamp)
     assert "Permission recorded at 10:00:10" in stamp.text
     assert value_of(stamp, "caller.name") == "Grace Hopper"
     sent = await client.post(
@@ -306,7 +331,8 @@ async def test_signposted_instead(client, clock: FixedClock, cqc_agent: Key) -> 
     page = await client.get(response.headers["location"])
     assert "Signpost to LGSCO recorded" in page.text and "reference CQC-3" in page.text
     wrong = await post_form(client, "/transfer/signpost", "/transfer", to_org="cqc")
-    assert wrong.status_code == 422 and "You cannot transfer callers to CQC" in wrong.text
+    wrong = await shown(client, wrong)
+    assert wrong.status_code == 200 and "You cannot transfer callers to CQC" in wrong.text
 
 
 async def test_another_bodys_transfer_is_not_found(
@@ -317,7 +343,7 @@ async def test_another_bodys_transfer_is_not_found(
     client.cookies.clear()
     await sign_in(client, lgsco_agent)
     assert (await client.get(path)).status_code == 404
-    assert (await client.get("/transfer/not-a-uuid")).status_code == 400
+    assert (await client.get("/transfer/not-a-uuid")).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -355,7 +381,8 @@ async def test_feedback_is_validated_as_in_the_api(client, cqc_agent: Key) -> No
         "/feedback/new",
         **{**FEEDBACK, "case_references": "", "correct_advice": "a =?x", "occurred_at": "x"},
     )
-    assert bad.status_code == 422
+    bad = await shown(client, bad)
+    assert bad.status_code == 200
     assert field_code(bad, "occurred_at") == "invalid_datetime"
     assert "Enter the case references" in field_error(bad, "case_references")
     assert field_code(bad, "correct_advice") == "invalid_characters"
@@ -363,11 +390,13 @@ async def test_feedback_is_validated_as_in_the_api(client, cqc_agent: Key) -> No
     bad = await post_form(
         client, "/feedback/new", "/feedback/new", **{**FEEDBACK, "case_references": "A B!"}
     )
+    bad = await shown(client, bad)
     assert field_code(bad, "case_references") == "invalid_reference"
     assert value_of(bad, "case_references") == "A B!"
     future = await post_form(
         client, "/feedback/new", "/feedback/new", **FEEDBACK, occurred_at="2026-12-01T09:00"
     )
+    future = await shown(client, future)
     assert field_code(future, "occurred_at") == "timestamp_in_future"
 
 
@@ -417,7 +446,8 @@ async def test_the_empty_call_back_form_shows_every_problem_at_once(
     empty = await client.post(
         f"{path}/callback", data={"csrf_token": csrf(busy), "reason": "high_call_volume"}
     )
-    assert empty.status_code == 422
+    empty = await shown(client, empty)
+    assert empty.status_code == 200
     assert summary(empty) == [
         ("caller-name", "Enter the caller's name"),
         ("caller-contact_number", "Enter the caller's contact number"),
@@ -446,6 +476,7 @@ async def test_the_empty_call_back_form_shows_every_problem_at_once(
             "permission_time": "10:30",
         },
     )
+    wrong = await shown(client, wrong)
     assert [target for target, _ in summary(wrong)] == [
         "caller-contact_number",
         "caller-provider",
@@ -462,7 +493,8 @@ async def test_the_empty_call_back_form_shows_every_problem_at_once(
 async def test_the_start_form_shows_every_problem_at_once(client, cqc_agent: Key) -> None:
     await sign_in(client, cqc_agent)
     empty = await dial(client, to_org="lgsco")
-    assert empty.status_code == 422
+    empty = await shown(client, empty)
+    assert empty.status_code == 200
     assert [target for target, _ in summary(empty)] == [
         "sender_reference",
         "permission_to_share_at",
@@ -480,5 +512,70 @@ async def test_the_feedback_form_checks_the_date_with_the_rest(client, cqc_agent
         "/feedback/new",
         **{**FEEDBACK, "case_references": "", "occurred_at": "2026-12-01T09:00"},
     )
+    bad = await shown(client, bad)
     assert [target for target, _ in summary(bad)] == ["case_references", "occurred_at"]
     assert field_error(bad, "occurred_at") == "Error: When it happened must be now or in the past"
+
+
+async def flashes(app) -> list[object]:  # type: ignore[no-untyped-def]
+    """What the web sessions' rows keep of refused forms right now."""
+    async with make_sessionmaker(app.state.engine)() as session:
+        return list((await session.execute(select(WebSessionRecord.flash))).scalars())
+
+
+async def test_a_refused_form_is_shown_once_after_a_redirect_and_not_kept(
+    app, client, clock: FixedClock, lgsco_agent: Key
+) -> None:
+    """POST/redirect/GET for a refused call back form: the POST records nothing and answers
+    303 to the transfer's page; that GET shows every problem and every value typed, once; the
+    caller's details are then gone from the server, and a reload is a plain GET of the page."""
+    await sign_in(client, lgsco_agent)
+    started = await dial(client, to_org="cqc", topic="other")
+    path = started.headers["location"]
+    busy = await client.get(f"{path}?busy=true")
+    typed = {
+        "csrf_token": csrf(busy),
+        "reason": "high_call_volume",
+        "caller.name": "Grace Hopper",
+        "caller.contact_number": "07911 654321",
+    }
+    refused = await client.post(f"{path}/callback", data=typed)
+    assert refused.status_code == 303 and refused.headers["location"] == path
+    assert [f for f in await flashes(app) if f] != []
+    page = await client.get(path)
+    assert page.status_code == 200
+    assert [target for target, _ in summary(page)] == [
+        "caller-contact_number",
+        "caller-provider",
+        "sender_reference",
+        "permission_to_share_at",
+    ]
+    assert value_of(page, "caller.name") == "Grace Hopper"
+    assert 'name="reason" value="high_call_volume"' in page.text  # still lines busy
+    assert [f for f in await flashes(app) if f] == []  # shown, so no longer kept
+
+    reload = await client.get(path)
+    assert "Grace Hopper" not in reload.text and "error-summary" not in reload.text
+    transfer = await client.get(
+        f"/v1/transfers/{path.rsplit('/', 1)[1]}", headers=lgsco_agent.headers
+    )
+    assert transfer.json()["status"] == "waiting"  # nothing was recorded
+
+    # Kept for one page only: the start form's problems are not shown on another page.
+    refused = await dial(client, to_org="cqc")
+    assert refused.headers["location"] == "/transfer"
+    assert "error-summary" not in (await client.get("/feedback/new")).text
+    assert "error-summary" in (await client.get("/transfer")).text
+
+
+async def test_a_flash_left_unshown_expires_in_minutes(
+    app, client, clock: FixedClock, lgsco_agent: Key
+) -> None:
+    await sign_in(client, lgsco_agent)
+    await dial(client, to_org="cqc")
+    async with make_sessionmaker(app.state.engine)() as session:
+        old = datetime.now(UTC) - timedelta(seconds=FLASH_MAX_AGE_SECONDS + 1)
+        await session.execute(update(WebSessionRecord).values(flash_at=old))
+        await session.commit()
+    assert "error-summary" not in (await client.get("/transfer")).text
+    assert [f for f in await flashes(app) if f] == []

@@ -170,6 +170,7 @@ async def test_a_wait_past_60_seconds_turns_into_a_call_back_request(
     live_server: str,
     clock: FixedClock,
     cqc_agent: Key,
+    cqc_leader: Key,
     smtp: SmtpServer,
     artifacts_dir: Path,
 ) -> None:
@@ -220,15 +221,22 @@ async def test_a_wait_past_60_seconds_turns_into_a_call_back_request(
     await expect(page.get_by_label("Service provider")).to_have_value("Sunrise Care Home")
     await expect(page.get_by_label("Contact number")).to_have_value("07911 654321")
     await shot(page, artifacts_dir, "callback-error", javascript)
-    if javascript:
-        # A reload of the refused form does not send it again: it is the transfer's page.
-        posts: list[str] = []
-        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
-        await page.reload()
-        await expect(page.get_by_role("heading", name="Request a call back")).to_be_visible()
-        assert posts == [] and re.search(r"/transfer/[0-9a-f-]{36}$", page.url), (posts, page.url)
-        await page.get_by_label("Caller's name").fill("Ada Lovelace")
-        await page.get_by_label("Service provider").fill("Sunrise Care Home")
+    # A reload of the refused form does not send it again, with or without script: the refused
+    # POST was answered by a redirect (POST/redirect/GET), so the page is the transfer's, a GET.
+    # What was typed was shown once and is no longer kept, so the form comes back empty.
+    assert re.search(r"/transfer/[0-9a-f-]{36}(#[\w-]+)?$", page.url), page.url
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Request a call back")).to_be_visible()
+    assert posts == [] and re.search(r"/transfer/[0-9a-f-]{36}(#[\w-]+)?$", page.url), (
+        posts,
+        page.url,
+    )
+    await expect(page.get_by_label("Caller's name")).to_have_value("")
+    await shot(page, artifacts_dir, "callback-error-reloaded", javascript)
+    await page.get_by_label("Caller's name").fill("Ada Lovelace")
+    await page.get_by_label("Service provider").fill("Sunrise Care Home")
 
     await page.get_by_label("Contact number").fill("07911 123456")
     await page.get_by_label("Contact number").press("Enter")
@@ -249,6 +257,9 @@ async def test_a_wait_past_60_seconds_turns_into_a_call_back_request(
 
     transfer = await api_get(live_server, cqc_agent, f"/v1/transfers/{page.url.rsplit('/', 1)[1]}")
     assert transfer["failure_reason"] == "wait_threshold_exceeded"
+    # One call back request, for all the submits and reloads: nothing sent twice.
+    listed = await api_get(live_server, cqc_leader, "/v1/callbacks")
+    assert len(listed["items"]) == 1, listed
 
 
 async def test_feedback_on_a_misdirected_call(
@@ -256,6 +267,7 @@ async def test_feedback_on_a_misdirected_call(
     javascript: bool,
     live_server: str,
     cqc_agent: Key,
+    cqc_leader: Key,
     smtp: SmtpServer,
     artifacts_dir: Path,
 ) -> None:
@@ -278,6 +290,16 @@ async def test_feedback_on_a_misdirected_call(
         "Complaint about a council's care fees"
     )
     await shot(page, artifacts_dir, "feedback-error", javascript)
+    # A reload after the refused submit sends nothing: the form's page again, as a GET.
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Feedback on a misdirected call")).to_be_visible()
+    assert posts == [] and page.url.endswith("/feedback/new"), (posts, page.url)
+    await page.get_by_label("Case references").fill("CQC-1001, LG 2002!")
+    await page.get_by_label("Reason for contacting").fill("Complaint about a council's care fees")
+    await page.get_by_label("Names and times").fill("Adviser J, 10:15")
+    await page.get_by_label("Correct advice").fill("Fees complaints go to the Ombudsman")
 
     await page.get_by_label("Case references").fill("CQC-1001, LG-2002")
     await page.get_by_label("Suggested course of action").fill("Refresh the team on the fees route")
@@ -296,6 +318,8 @@ async def test_feedback_on_a_misdirected_call(
     assert feedback["occurred_at"] == "2026-11-09T10:15:00Z"
     (message,) = await delivered(smtp, 1)
     assert message.rcpt_tos == ["intakemanagers@lgo.org.uk"]
+    listed = await api_get(live_server, cqc_leader, "/v1/feedback")
+    assert [item["id"] for item in listed["items"]] == [feedback_id], listed
 
 
 async def tab_to(page: Page, css: str, presses: int = 40) -> None:
@@ -365,3 +389,20 @@ async def test_the_transfer_story_by_keyboard_alone(
     await shot(page, artifacts_dir, "keyboard-callback-sent", javascript)
     (message,) = await delivered(smtp, 1)
     assert message.rcpt_tos == ["intake@lgo.org.uk"]
+
+
+async def test_an_address_that_names_no_page(
+    page: Page, javascript: bool, live_server: str, cqc_agent: Key, artifacts_dir: Path
+) -> None:
+    """A mistyped address is a page in the site's layout, in plain words, never JSON."""
+    response = await page.goto(f"{live_server}/nope")
+    assert response is not None and response.status == 404
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    await shot(page, artifacts_dir, "page-not-found", javascript)
+    await sign_in(page, live_server, cqc_agent)
+    await expect(page.get_by_role("heading", name="Transfer a caller")).to_be_visible()
+    response = await page.goto(f"{live_server}/transfer/nonexistent")
+    assert response is not None and response.status == 404
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    await expect(page.get_by_text("Signed in as")).to_be_visible()
+    await shot(page, artifacts_dir, "page-not-found-signed-in", javascript)

@@ -26,7 +26,7 @@ from app.web.forms import Form
 from app.web.messages import MESSAGES, say
 from app.web.pages import environment
 from tests.conftest import Key
-from tests.test_web_advisers import dial, post_form
+from tests.test_web_advisers import dial, post_form, shown
 from tests.test_web_reports import csrf, sign_in
 
 APP = Path(__file__).resolve().parents[1] / "app"
@@ -198,37 +198,55 @@ async def test_no_page_shows_a_code(
     await sign_in(client, lgsco_agent)
     pages.append(await client.get("/reports"))  # for team leaders only
     pages.append(await client.get("/transfer/00000000-0000-0000-0000-000000000000"))
+    # A refused form answers 303 to its page (POST/redirect/GET), which shows the problems.
     pages.append(
-        await dial(client, to_org="cqc", sender_reference="LG 9!", permission_time="25:99")
+        await shown(
+            client,
+            await dial(client, to_org="cqc", sender_reference="LG 9!", permission_time="25:99"),
+        )
     )
-    pages.append(await post_form(client, "/transfer/signpost", "/transfer", to_org="lgsco"))
+    pages.append(
+        await shown(
+            client, await post_form(client, "/transfer/signpost", "/transfer", to_org="lgsco")
+        )
+    )
     started = await dial(client, to_org="cqc", topic="other")
     path = started.headers["location"]
     busy = await client.get(f"{path}?busy=true")
     pages.append(busy)
     pages.append(
-        await client.post(
-            f"{path}/callback", data={"csrf_token": csrf(busy), "reason": "wait_threshold_exceeded"}
-        )
-    )
-    pages.append(
-        await client.post(
-            f"{path}/callback",
-            data={
-                "csrf_token": csrf(busy),
-                "reason": "high_call_volume",
-                "caller.contact_number": "07911 654321",
-            },
-        )
-    )
-    pages.append(
-        await post_form(
+        await shown(
             client,
-            "/feedback/new",
-            "/feedback/new",
-            case_references="A B!",
-            correct_advice="=?",
-            occurred_at="2030-01-01T10:00",
+            await client.post(
+                f"{path}/callback",
+                data={"csrf_token": csrf(busy), "reason": "wait_threshold_exceeded"},
+            ),
+        )
+    )
+    pages.append(
+        await shown(
+            client,
+            await client.post(
+                f"{path}/callback",
+                data={
+                    "csrf_token": csrf(busy),
+                    "reason": "high_call_volume",
+                    "caller.contact_number": "07911 654321",
+                },
+            ),
+        )
+    )
+    pages.append(
+        await shown(
+            client,
+            await post_form(
+                client,
+                "/feedback/new",
+                "/feedback/new",
+                case_references="A B!",
+                correct_advice="=?",
+                occurred_at="2030-01-01T10:00",
+            ),
         )
     )
     client.cookies.clear()
@@ -237,8 +255,12 @@ async def test_no_page_shows_a_code(
     pages.append(await client.get("/reports/2026-09"))
     report = await client.get("/reports/2026-10")
     pages.append(
-        await client.post(
-            "/reports/2026-10/publish", data={"csrf_token": csrf(report), "fluctuation_note": " "}
+        await shown(
+            client,
+            await client.post(
+                "/reports/2026-10/publish",
+                data={"csrf_token": csrf(report), "fluctuation_note": " "},
+            ),
         )
     )
     pages.append(await client.get("/reports/2026-10?version=3"))

@@ -1,6 +1,9 @@
 """Browser navigation on the pages: going back (or reloading) to an address that a form posted
 to is a GET, and it shows the page the form is on, never a JSON "method not allowed"."""
 
+import html
+import re
+
 import httpx
 from fastapi.routing import APIRoute
 
@@ -45,3 +48,48 @@ async def test_going_back_to_sign_out_does_not_sign_out(client, cqc_agent: Key) 
     page = await client.get("/sign-out", follow_redirects=True)
     assert page.status_code == 200 and "Signed in as" in page.text
     assert isinstance(client, httpx.AsyncClient)
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def visible_text(page: httpx.Response) -> str:
+    main = re.search(r"<main.*?</main>", page.text, re.S)
+    assert main, page.text
+    return html.unescape(re.sub(r"<[^>]+>", " ", main.group(0)))
+
+
+async def test_an_address_that_names_no_page_is_a_page_not_found(client, lgsco_leader: Key) -> None:
+    """A browser gets a 404 page in the site's layout, in plain words, for any address outside
+    the API that names no page, signed in or not; the API keeps its problem+json."""
+    for path in ("/nope", "/transfer/x/y/z", "/static/nope.css"):
+        page = await client.get(path, headers=BROWSER)
+        assert page.status_code == 404, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert "<h1" in page.text and "Page not found" in visible_text(page), path
+        assert "not_found" not in page.text and 'href="/static/style.css"' in page.text
+    await sign_in(client, lgsco_leader)
+    for path in ("/nope", "/transfer/nonexistent", "/reports/2026-13", "/feedback/nonexistent"):
+        page = await client.get(path, headers=BROWSER)
+        assert page.status_code == 404, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert "Page not found" in visible_text(page), path
+        assert "Signed in as" in page.text or path == "/nope", path
+    for path in ("/v1/nope", "/v1/transfers/nonexistent/x"):
+        api = await client.get(path, headers=BROWSER)
+        assert api.status_code == 404
+        assert api.headers["content-type"] == "application/problem+json"
+        assert api.json()["code"] == "not_found"
+    # A program that does not ask for HTML keeps the problem+json, outside /v1 too.
+    plain = await client.get("/nope", headers={"Accept": "*/*"})
+    assert plain.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_method_an_address_does_not_take_is_a_page_for_a_browser(client) -> None:
+    page = await client.delete("/sign-in", headers=BROWSER)
+    assert page.status_code == 405 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["allow"] == "GET, POST"
+    assert "method_not_allowed" not in page.text
+    assert "Go back to the page you were on and use its buttons." in visible_text(page)
+    api = await client.delete("/v1/signposts", headers=BROWSER)
+    assert api.status_code == 405 and api.json()["code"] == "method_not_allowed"

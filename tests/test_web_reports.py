@@ -184,7 +184,7 @@ async def test_list_shows_due_dates_and_makes_overdue_stand_out(
         ("/reports/2026-10?version=0", 400),
         ("/reports/2026-10?version=9", 404),
         ("/reports/2026-10/contact-volumes.csv?version=x", 400),
-        ("/reports/2026-10/contact-volumes.pdf", 400),
+        ("/reports/2026-10/contact-volumes.pdf", 404),  # names no page
         ("/reports?month=2026-1", 404),
     ],
 )
@@ -211,14 +211,21 @@ async def test_publishing_from_the_page(
         "/reports/2026-10/publish",
         data={"fluctuation_note": "Early", "csrf_token": csrf(open_month)},
     )
-    assert early.status_code == 409 and "has not ended yet" in early.text
+    # Refused: POST/redirect/GET, so that a reload of the month's page does not post again.
+    assert early.status_code == 303 and early.headers["location"] == "/reports/2026-10"
+    early = await client.get("/reports/2026-10")
+    assert "has not ended yet" in early.text and 'class="error-summary"' in early.text
+    again = await client.get("/reports/2026-10")  # shown once
+    assert "has not ended yet" not in again.text and 'class="error-summary"' not in again.text
 
     clock.set(at("2026-11-02T10:00:00"))
     page = await client.get("/reports/2026-10")
     blank = await client.post(
         "/reports/2026-10/publish", data={"fluctuation_note": "  ", "csrf_token": csrf(page)}
     )
-    assert blank.status_code == 422
+    assert blank.status_code == 303
+    blank = await client.get(blank.headers["location"])
+    assert ">  </textarea>" in blank.text  # the note as typed
     assert "Enter the reasons for fluctuations" in blank.text
     assert 'aria-describedby="fluctuation_note-hint fluctuation_note-error"' in blank.text
 

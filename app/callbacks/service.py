@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
+from app.callbacks.emails import KIND as CALLBACK_REQUEST_EMAIL
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.callbacks.schemas import Caller, FailureReason
 from app.core import metrics
@@ -42,11 +43,8 @@ def create_callback_request(
     route: Route,
     principal: Principal,
     now: datetime,
-    message_id_domain: str,
 ) -> CallbackRequest:
-    records = new_callback_request(
-        failure, route=route, principal=principal, now=now, message_id_domain=message_id_domain
-    )
+    records = new_callback_request(failure, route=route, principal=principal, now=now)
     session.add_all(records)
     return records[0]
 
@@ -57,7 +55,6 @@ def new_callback_request(
     route: Route,
     principal: Principal,
     now: datetime,
-    message_id_domain: str,
 ) -> tuple[CallbackRequest, CallerDetails, OutboxMessage, AuditEvent]:
     """The call back request, the caller's details, the email to send and the audit row, not
     yet stored."""
@@ -82,11 +79,10 @@ def new_callback_request(
         provider=caller.provider,
     )
     message = outbox.new_message(
-        kind="callback_request",
+        kind=CALLBACK_REQUEST_EMAIL,
+        subject_id=callback.id,
         to_address=route.callback_mailbox,
         now=now,
-        domain=message_id_domain,
-        callback_request_id=callback.id,
     )
     event = audit.created_event(principal, audit.RecordType.callback_request, callback.id, now)
     # Counted when built: both the ORM path and the one-statement path come through here.
@@ -98,7 +94,13 @@ def _with_details() -> Select:  # type: ignore[type-arg]
     return (
         select(CallbackRequest, CallerDetails, OutboxMessage)
         .outerjoin(CallerDetails, CallerDetails.callback_request_id == CallbackRequest.id)
-        .outerjoin(OutboxMessage, OutboxMessage.callback_request_id == CallbackRequest.id)
+        .outerjoin(
+            OutboxMessage,
+            and_(
+                OutboxMessage.kind == CALLBACK_REQUEST_EMAIL,
+                OutboxMessage.subject_id == CallbackRequest.id,
+            ),
+        )
     )
 
 

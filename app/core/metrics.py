@@ -11,7 +11,7 @@ more than one worker and the variable is unset.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -26,7 +26,6 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -51,12 +50,6 @@ CALLBACK_REQUESTS_CREATED = Counter(
     "Call back requests created, by the body asking and the body asked.",
     ["from_org", "to_org"],
 )
-OUTBOX_DELIVERIES = Counter(
-    "handoff_outbox_deliveries_total",
-    "Outbox delivery attempts by result: sent, retry (failed, will be tried again) or dead "
-    "(failed for the last time).",
-    ["result"],
-)
 REPORT_GENERATION = Histogram(
     "handoff_report_generation_seconds",
     "Time taken to build a report, by report.",
@@ -64,24 +57,27 @@ REPORT_GENERATION = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
 
-DELIVERY_RESULTS = ("sent", "retry", "dead")
-for _result in DELIVERY_RESULTS:
-    # Present at zero from the start, so that rate() and alerts see the series.
-    OUTBOX_DELIVERIES.labels(result=_result)
+# Metric families computed at scrape time from the database, registered by the packages that
+# own them (the outbox's queue, by app.wiring): each is given a session and the time.
+ScrapeCollector = Callable[[AsyncSession, datetime], Awaitable[list[GaugeMetricFamily]]]
+_SCRAPE_COLLECTORS: dict[str, ScrapeCollector] = {}
 
-# Statuses of an outbox message that is still waiting to be sent.
-OUTBOX_WAITING = ("pending", "retrying")
+
+def register_scrape_collector(name: str, collect: ScrapeCollector) -> None:
+    """Add a scrape-time collector (registering one again under its name replaces it)."""
+    _SCRAPE_COLLECTORS[name] = collect
+
+
+async def scrape_families(session: AsyncSession, now: datetime) -> list[GaugeMetricFamily]:
+    """Every registered scrape-time collector's families, in the order they were registered."""
+    families: list[GaugeMetricFamily] = []
+    for collect in _SCRAPE_COLLECTORS.values():
+        families += await collect(session, now)
+    return families
 
 
 def callback_request_created(from_org: str, to_org: str) -> None:
     CALLBACK_REQUESTS_CREATED.labels(from_org=from_org, to_org=to_org).inc()
-
-
-def record_delivery(result: str) -> None:
-    """Count one delivery attempt; `result` is one of DELIVERY_RESULTS."""
-    if result not in DELIVERY_RESULTS:
-        raise ValueError(f"unknown delivery result {result!r}")
-    OUTBOX_DELIVERIES.labels(result=result).inc()
 
 
 @contextmanager
@@ -110,32 +106,6 @@ class _ProcessRegistry(Collector):
 
     def collect(self) -> Iterator[object]:  # type: ignore[override]
         yield from REGISTRY.collect()
-
-
-async def outbox_families(session: AsyncSession, now: datetime) -> list[GaugeMetricFamily]:
-    """Pending outbox messages and the age of the oldest, queried from the shared table."""
-    from app.outbox.models import OutboxMessage
-
-    count, oldest = (
-        await session.execute(
-            select(func.count(), func.min(OutboxMessage.created_at)).where(
-                OutboxMessage.status.in_(OUTBOX_WAITING)
-            )
-        )
-    ).one()
-    age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
-    return [
-        GaugeMetricFamily(
-            "handoff_outbox_pending_messages",
-            "Outbox messages waiting to be sent (pending or retrying).",
-            value=count,
-        ),
-        GaugeMetricFamily(
-            "handoff_outbox_oldest_pending_age_seconds",
-            "Age of the oldest outbox message still waiting to be sent; 0 when none is.",
-            value=age,
-        ),
-    ]
 
 
 def render(extra: list[GaugeMetricFamily]) -> bytes:

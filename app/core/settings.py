@@ -169,7 +169,3 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
-
-
-def message_id_domain(settings: Settings) -> str:
-    return settings.email_from.rsplit("@", 1)[-1] or "localhost"

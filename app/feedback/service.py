@@ -9,6 +9,7 @@ from app.core.auth import Principal
 from app.core.months import Month
 from app.core.pagination import newest_first, split_page
 from app.core.rules import not_in_future
+from app.feedback.emails import KIND as FEEDBACK_EMAIL
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackCreate
 from app.outbox import service as outbox
@@ -47,11 +48,10 @@ def submit_feedback(
     audit.created(session, principal, audit.RecordType.feedback, feedback.id, ctx.now)
     outbox.enqueue(
         session,
-        kind="feedback",
+        kind=FEEDBACK_EMAIL,
+        subject_id=feedback.id,
         to_address=feedback.mailbox,
         now=ctx.now,
-        domain=ctx.message_id_domain,
-        feedback_id=feedback.id,
     )
     return feedback
 

@@ -51,7 +51,7 @@ async def prometheus_metrics(request: Request) -> Response:
     extra = []
     try:
         async with request.app.state.sessionmaker() as session:
-            extra = await metrics.outbox_families(session, request.app.state.clock.now())
+            extra = await metrics.scrape_families(session, request.app.state.clock.now())
     except Exception as exc:  # the process's own metrics are still worth serving
         logger.warning("outbox metrics unavailable", extra={"exc_type": type(exc).__name__})
     return Response(metrics.render(extra), media_type=metrics.CONTENT_TYPE)

@@ -3,6 +3,7 @@
 import asyncio
 import signal
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -11,18 +12,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.clock import Clock
 from app.core.database import open_database
 from app.core.errors import DomainError
-from app.core.settings import get_settings
 from app.outbox import service
 from app.outbox.models import DeliveryStatus
 from app.outbox.worker import OutboxWorker
-from app.protocol.routes import load_table
 
 outbox_cli = typer.Typer(help="Deliver and inspect outgoing email.", no_args_is_help=True)
 
+# Builds the worker with the email kinds and periodic jobs wired in: set by app/cli.py, which
+# adds these commands to `handoff` (the outbox knows neither the kinds nor the jobs).
+make_worker: Callable[[async_sessionmaker[AsyncSession]], OutboxWorker] | None = None
+
 
 def _worker(sessionmaker: async_sessionmaker[AsyncSession]) -> OutboxWorker:
-    settings = get_settings()
-    return OutboxWorker(sessionmaker, settings, load_table(settings.routes_file), Clock())
+    if make_worker is None:
+        raise RuntimeError("the outbox commands run from `handoff` (app/cli.py wires them)")
+    return make_worker(sessionmaker)
 
 
 @outbox_cli.command("work")
@@ -77,7 +81,7 @@ def outbox_list(
                 f"{'sent or next try (UTC)':<22}  {'kind':<16} {'record':<36}  to"
             )
             for m in await service.list_messages(session, status=status, limit=limit):
-                record = m.callback_request_id or m.feedback_id
+                record = m.subject_id
                 when = f"{m.sent_at or m.next_attempt_at:%Y-%m-%d %H:%M:%S}Z"
                 typer.echo(
                     f"{m.id}  {m.status:<8} {m.attempts:>2}  {m.last_error_code or '-':<20} "

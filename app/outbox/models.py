@@ -2,12 +2,10 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
 
-from app.callbacks.models import CallbackRequest
 from app.core.database import Base, UTCDateTime
-from app.feedback.models import Feedback
 
 
 class DeliveryStatus(StrEnum):
@@ -26,22 +24,22 @@ class OutboxMessage(Base):
     """An email to send, written in the same transaction as the record it is about.
 
     It holds no body: the message is rendered when it is sent, from the record, so that
-    purging the caller's details leaves no copy behind and the greeting fits the hour.
+    purging the caller's details leaves no copy behind and the greeting fits the hour. The
+    record is named by `kind` (registered in `app.outbox.kinds` by the package that owns it)
+    and `subject_id`, with no foreign key: the outbox knows no sender's table. One message per
+    record and kind.
     """
 
     __tablename__ = "outbox_messages"
     __table_args__ = (
         Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
+        # Also the index for joining a record to its message (kind first, always given).
+        UniqueConstraint("kind", "subject_id", name="uq_outbox_messages_kind_subject_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    kind: Mapped[str] = mapped_column(String(32))  # callback_request | feedback
-    callback_request_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("callback_requests.id"), nullable=True, unique=True
-    )
-    feedback_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("feedback.id"), nullable=True, unique=True
-    )
+    kind: Mapped[str] = mapped_column(String(32))  # a registered EmailKind's name
+    subject_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # the record it is about
     to_address: Mapped[str] = mapped_column(String(254))
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     status: Mapped[str] = mapped_column(String(16))  # pending|sending|retrying|sent|dead
@@ -53,7 +51,3 @@ class OutboxMessage(Base):
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-    # Declared so that the unit of work writes the record before its message.
-    callback_request: Mapped[CallbackRequest | None] = relationship(lazy="raise")
-    feedback: Mapped[Feedback | None] = relationship(lazy="raise")

@@ -1,4 +1,6 @@
-"""The protocol's emails, rendered at the moment of sending from the records they are about.
+"""Rendering at the moment of sending: the one Jinja `Environment` over email_templates/ and
+the email policy, for every kind of message (each kind, registered in `app.outbox.kinds`,
+builds its context and subject and calls `Renderer.message`).
 
 One Jinja `Environment` serves every message: autoescaped for the HTML part, plain for the
 text part. Headers carry no caller data: the subject is fixed wording plus references that
@@ -17,10 +19,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core.months import LONDON
-from app.core.validation import format_phone_for_reading
-from app.feedback.models import Feedback
 from app.protocol.routes import Body, RouteTable
 
 _BLANK_LINES = re.compile(r"\n\s*\n")
@@ -92,17 +91,6 @@ def email_environment(templates_dir: Path) -> Environment:
     return env
 
 
-def callback_request_subject(sender: Body, reference: str) -> str:
-    return f"Call back request - {sender.reference_label}: {reference}"
-
-
-def feedback_subject(sender: Body, case_references: list[str]) -> str:
-    return (
-        f"Feedback from {sender.short_name} on a misdirected call or incorrect advice: "
-        + ", ".join(case_references)
-    )
-
-
 class Renderer:
     """Builds ready-to-send messages; `now` decides the greeting and the Date header."""
 
@@ -111,13 +99,14 @@ class Renderer:
         self.email_from = email_from
         self.routes = routes
 
-    def _body(self, org: str) -> Body:
+    def body(self, org: str) -> Body:
+        """The body `org` names in the route table (CannotRender once it is no longer there)."""
         body = self.routes.body(org)
         if body is None:
             raise CannotRender("unknown_body", f"'{org}' is no longer in the route table.")
         return body
 
-    def _message(
+    def message(
         self,
         template: str,
         context: dict[str, object],
@@ -128,6 +117,8 @@ class Renderer:
         message_id: str,
         now: datetime,
     ) -> EmailMessage:
+        """`template`.txt and .html rendered with `context` (plus `subject` and `greeting`),
+        with the headers every message carries."""
         context = {**context, "subject": subject, "greeting": greeting(now)}
         message = EmailMessage(policy=POLICY)
         message["From"] = self.email_from
@@ -144,64 +135,3 @@ class Renderer:
         for part in message.iter_parts():
             del part["MIME-Version"]  # email adds it to parts too; it belongs at the top only
         return message
-
-    def callback_request(
-        self,
-        callback: CallbackRequest,
-        caller: CallerDetails | None,
-        *,
-        to_address: str,
-        message_id: str,
-        now: datetime,
-    ) -> EmailMessage:
-        if caller is None:
-            raise CannotRender(
-                "caller_details_purged",
-                "The caller's details were purged before the call back request could be sent.",
-            )
-        sender = self._body(callback.from_org)
-        receiver = self._body(callback.to_org)
-        return self._message(
-            "callback_request",
-            {
-                "sender": sender,
-                "receiver": receiver,
-                "reference": callback.sender_reference,
-                "name": caller.name,
-                "contact_number": format_phone_for_reading(caller.contact_number),
-                "provider": caller.provider,
-            },
-            subject=callback_request_subject(sender, callback.sender_reference),
-            to_address=to_address,
-            reply_to=sender.callback_mailbox,
-            message_id=message_id,
-            now=now,
-        )
-
-    def feedback(
-        self, feedback: Feedback, *, to_address: str, message_id: str, now: datetime
-    ) -> EmailMessage:
-        sender = self._body(feedback.from_org)
-        about = self._body(feedback.about_org)
-        occurred = "not given"
-        if feedback.occurred_at is not None:
-            local = feedback.occurred_at.astimezone(LONDON)
-            occurred = f"{local:%A} {local.day} {local:%B %Y, %H:%M} (UK time)"
-        return self._message(
-            "feedback",
-            {
-                "sender": sender,
-                "about": about,
-                "case_references": feedback.case_references,
-                "occurred": occurred,
-                "reason_for_contact": feedback.reason_for_contact,
-                "names_and_times": feedback.names_and_times,
-                "correct_advice": feedback.correct_advice,
-                "suggested_action": feedback.suggested_action,
-            },
-            subject=feedback_subject(sender, feedback.case_references),
-            to_address=to_address,
-            reply_to=sender.feedback_mailbox,
-            message_id=message_id,
-            now=now,
-        )

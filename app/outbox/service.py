@@ -8,13 +8,28 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.callbacks.models import CallbackRequest
 from app.core.errors import Conflict, NotFound
+from app.core.settings import Settings, get_settings
+from app.outbox.kinds import KINDS, UnknownKind
 from app.outbox.models import DeliveryStatus, OutboxMessage
 
+_message_id_domain: str | None = None  # set by use_settings (app.wiring); else the env's
 
-def message_id_for(outbox_id: uuid.UUID, domain: str) -> str:
+
+def message_id_domain(settings: Settings) -> str:
+    """The domain of the Message-IDs: the From address's."""
+    return settings.email_from.rsplit("@", 1)[-1] or "localhost"
+
+
+def use_settings(settings: Settings) -> None:
+    """Take the Message-ID domain from `settings` (called once where the app is built)."""
+    global _message_id_domain
+    _message_id_domain = message_id_domain(settings)
+
+
+def message_id_for(outbox_id: uuid.UUID, domain: str | None = None) -> str:
     # Stable across retries, so a receiver can recognise a resend after a crash.
+    domain = domain or _message_id_domain or message_id_domain(get_settings())
     return f"<{outbox_id}@{domain}>"
 
 
@@ -22,45 +37,30 @@ def enqueue(
     session: AsyncSession,
     *,
     kind: str,
+    subject_id: uuid.UUID,
     to_address: str,
     now: datetime,
-    domain: str,
-    callback_request_id: uuid.UUID | None = None,
-    feedback_id: uuid.UUID | None = None,
 ) -> OutboxMessage:
-    message = new_message(
-        kind=kind,
-        to_address=to_address,
-        now=now,
-        domain=domain,
-        callback_request_id=callback_request_id,
-        feedback_id=feedback_id,
-    )
+    """Queue the `kind` email about record `subject_id` in the session's transaction."""
+    message = new_message(kind=kind, subject_id=subject_id, to_address=to_address, now=now)
     session.add(message)
     return message
 
 
 def new_message(
-    *,
-    kind: str,
-    to_address: str,
-    now: datetime,
-    domain: str,
-    callback_request_id: uuid.UUID | None = None,
-    feedback_id: uuid.UUID | None = None,
+    *, kind: str, subject_id: uuid.UUID, to_address: str, now: datetime
 ) -> OutboxMessage:
     """A pending message, not yet added to any session (see `enqueue`)."""
     outbox_id = uuid.uuid4()
     return OutboxMessage(
         id=outbox_id,
         kind=kind,
+        subject_id=subject_id,
         to_address=to_address,
-        message_id=message_id_for(outbox_id, domain),
+        message_id=message_id_for(outbox_id),
         status=DeliveryStatus.pending.value,
         attempts=0,
         next_attempt_at=now,
-        callback_request_id=callback_request_id,
-        feedback_id=feedback_id,
         created_at=now,
     )
 
@@ -282,31 +282,27 @@ async def list_messages(
 async def retry(session: AsyncSession, any_id: uuid.UUID, *, now: datetime) -> OutboxMessage:
     """Put a message back in the queue with all its attempts, due now.
 
-    `any_id` is the outbox message's id, or the id of the call back request or feedback it is
-    for (what the API shows).
+    `any_id` is the outbox message's id, or the id of the record it is about (the call back
+    request's or the feedback's: what the API shows). The message's kind may refuse: e.g. a
+    call back request whose caller's details were purged can no longer be sent.
     """
     message = await session.scalar(
         select(OutboxMessage)
-        .where(
-            or_(
-                OutboxMessage.id == any_id,
-                OutboxMessage.callback_request_id == any_id,
-                OutboxMessage.feedback_id == any_id,
-            )
-        )
+        .where(or_(OutboxMessage.id == any_id, OutboxMessage.subject_id == any_id))
+        .order_by(OutboxMessage.id != any_id)  # the message's own id first
+        .limit(1)
         .with_for_update()
     )
     if message is None:
         raise NotFound("not_found", f"No outbox message for {any_id}.")
-    if message.callback_request_id is not None and await session.scalar(
-        select(CallbackRequest.personal_data_purged_at).where(
-            CallbackRequest.id == message.callback_request_id
-        )
-    ):
+    try:
+        refusal = await KINDS.get(message.kind).refusal(session, message.subject_id)
+    except UnknownKind:
         raise Conflict(
-            "caller_details_purged",
-            f"Message {message.id} cannot be sent: the caller's details were purged.",
-        )
+            "unknown_kind", f"Message {message.id} is of a kind this service does not send."
+        ) from None
+    if refusal is not None:
+        raise Conflict(refusal.code, f"Message {message.id} cannot be sent: {refusal.reason}.")
     if message.status == DeliveryStatus.sent:
         raise Conflict("already_sent", f"Message {message.id} was sent at {message.sent_at}.")
     if message.status == DeliveryStatus.sending and (

@@ -20,6 +20,7 @@ import random
 import socket
 import uuid
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -27,16 +28,11 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import InstrumentedAttribute
 
-from app.audit.service import SYSTEM
-from app.callbacks.models import CallbackRequest, CallerDetails
-from app.callbacks.retention import purge_personal_data
-from app.core import metrics
 from app.core.clock import Clock
+from app.core.periodic import PeriodicJob
 from app.core.settings import Settings
-from app.feedback.models import Feedback
-from app.outbox import service
+from app.outbox import metrics, service
 from app.outbox.backends import (
     DeliveryError,
     EmailBackend,
@@ -44,6 +40,7 @@ from app.outbox.backends import (
     make_backend,
     one_connection,
 )
+from app.outbox.kinds import KINDS, Envelope, KindRegistry, UnknownKind
 from app.outbox.models import DeliveryStatus, OutboxMessage
 from app.outbox.rendering import CannotRender, Renderer
 from app.protocol.routes import RouteTable
@@ -63,21 +60,11 @@ def backoff_seconds(attempts: int, base: float, rng: random.Random) -> float:
 
 @dataclass(frozen=True)
 class _Records:
-    """What one batch's messages are rendered from, by id."""
+    """What one batch's messages are rendered from: the rows by id, and each kind's records
+    by subject id (a record absent was not found)."""
 
     messages: dict[uuid.UUID, OutboxMessage]
-    callbacks: dict[uuid.UUID, CallbackRequest]
-    callers: dict[uuid.UUID, CallerDetails]  # by call back request id; absent once purged
-    feedback: dict[uuid.UUID, Feedback]
-
-
-async def _by_id(
-    session: AsyncSession, key: InstrumentedAttribute[Any], ids: list[uuid.UUID]
-) -> dict[uuid.UUID, Any]:
-    if not ids:
-        return {}
-    rows = await session.scalars(select(key.class_).where(key.in_(ids)))
-    return {getattr(row, key.key): row for row in rows}
+    subjects: dict[str, Mapping[uuid.UUID, Any]]
 
 
 def default_owner() -> str:
@@ -96,7 +83,11 @@ class OutboxWorker:
         owner: str | None = None,
         batch_size: int = 20,
         rng: random.Random | None = None,
+        jobs: Sequence[PeriodicJob] = (),
+        kinds: KindRegistry = KINDS,
     ) -> None:
+        """`jobs` run between rounds of `run`, each when due by `clock` (the housekeeping
+        app.wiring hands it); `kinds` are the email kinds it can render."""
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.clock = clock
@@ -105,16 +96,17 @@ class OutboxWorker:
         self.owner = owner or default_owner()
         self.batch_size = batch_size
         self.rng = rng or random.Random()
-        self.next_purge_at: datetime | None = None  # None: purge in the first round
+        self.jobs = list(jobs)
+        self.kinds = kinds
 
-    async def purge_if_due(self) -> int | None:
-        """Purge the callers' details that are due, at most once per purge interval (by the
-        clock); returns how many requests were purged, or None when it was not time yet."""
-        now = self.clock.now()
-        if self.next_purge_at is not None and now < self.next_purge_at:
-            return None
-        self.next_purge_at = now + timedelta(seconds=self.settings.purge_interval_seconds)
-        return await purge_personal_data(self.sessionmaker, self.settings, now=now, actor=SYSTEM)
+    async def run_due_jobs(self) -> None:
+        """Run each periodic job that is due; a job that fails is logged and tried at its next
+        time, and never holds up the emails."""
+        for job in self.jobs:
+            try:
+                await job.run_if_due(self.clock.now())
+            except Exception:
+                logger.exception("outbox worker %s: the job %s failed", self.owner, job.name)
 
     async def run_once(self) -> list[DeliveryStatus]:
         """Claim one batch of due messages and try each once; returns what became of each.
@@ -143,10 +135,7 @@ class OutboxWorker:
         begun are given back (not counted as attempts) for another worker to send."""
         logger.info("outbox worker %s started", self.owner)
         while not stop.is_set():
-            try:
-                await self.purge_if_due()
-            except Exception:  # a failed purge must not hold up the emails; tried next interval
-                logger.exception("outbox worker %s: the purge failed", self.owner)
+            await self.run_due_jobs()
             try:
                 async with _Delivery(self, stop) as delivery:
                     # Full batches follow each other at once; a short one means the queue is
@@ -161,38 +150,38 @@ class OutboxWorker:
         logger.info("outbox worker %s stopped", self.owner)
 
     async def _read(self, ids: list[uuid.UUID]) -> "_Records":
-        """The claimed rows and the records they are about, in one short session."""
+        """The claimed rows and, kind by kind, the records they are about, in one short
+        session (each kind loads the whole batch's records at once)."""
         async with self.sessionmaker() as session:
-            messages = await _by_id(session, OutboxMessage.id, ids)
-            about = [m.callback_request_id for m in messages.values() if m.callback_request_id]
-            feedback = [m.feedback_id for m in messages.values() if m.feedback_id]
-            return _Records(
-                messages=messages,
-                callbacks=await _by_id(session, CallbackRequest.id, about),
-                callers=await _by_id(session, CallerDetails.callback_request_id, about),
-                feedback=await _by_id(session, Feedback.id, feedback),
-            )
+            rows = await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+            messages = {row.id: row for row in rows}
+            by_kind: dict[str, list[uuid.UUID]] = {}
+            for message in messages.values():
+                by_kind.setdefault(message.kind, []).append(message.subject_id)
+            subjects: dict[str, Mapping[uuid.UUID, Any]] = {}
+            for name, subject_ids in by_kind.items():
+                try:
+                    kind = self.kinds.get(name)
+                except UnknownKind:
+                    continue  # each of its messages fails as it comes to be rendered
+                subjects[name] = await kind.load(session, subject_ids)
+            return _Records(messages=messages, subjects=subjects)
 
     def _render(self, outbox_id: uuid.UUID, records: "_Records") -> tuple[EmailMessage, str]:
         """The message as of now, and its recipient, from the record it is about."""
         message = records.messages[outbox_id]  # claimed rows are never deleted
-        to, message_id, now = message.to_address, message.message_id, self.clock.now()
-        if message.kind == "callback_request" and message.callback_request_id is not None:
-            callback = records.callbacks.get(message.callback_request_id)
-            if callback is not None:
-                caller = records.callers.get(message.callback_request_id)
-                email = self.renderer.callback_request(
-                    callback, caller, to_address=to, message_id=message_id, now=now
-                )
-                return email, to
-        elif message.kind == "feedback" and message.feedback_id is not None:
-            feedback = records.feedback.get(message.feedback_id)
-            if feedback is not None:
-                email = self.renderer.feedback(
-                    feedback, to_address=to, message_id=message_id, now=now
-                )
-                return email, to
-        raise CannotRender("record_missing", f"Nothing to render for {message.kind} {outbox_id}.")
+        try:
+            kind = self.kinds.get(message.kind)
+        except UnknownKind:
+            # Not permanent: a worker wired without this kind (an older version) gives way.
+            raise _Unrenderable("unknown_kind") from None
+        record = records.subjects.get(message.kind, {}).get(message.subject_id)
+        if record is None:
+            raise CannotRender(
+                "record_missing", f"Nothing to render for {message.kind} {outbox_id}."
+            )
+        envelope = Envelope(message.to_address, message.message_id, self.clock.now())
+        return kind.render(self.renderer, record, envelope), message.to_address
 
     async def _failed(self, claim: service.Claim, code: str, *, permanent: bool) -> DeliveryStatus:
         """Record a failed attempt at once: `retrying` after a backoff, or `dead`."""
@@ -209,6 +198,14 @@ class OutboxWorker:
             )
         metrics.record_delivery("dead" if retry_at is None else "retry")
         return DeliveryStatus.dead if retry_at is None else DeliveryStatus.retrying
+
+
+class _Unrenderable(Exception):
+    """Cannot be rendered by this worker now; another attempt may (recorded with `code`)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 @dataclass
@@ -333,6 +330,11 @@ class _Delivery:
                 self.room.release()
                 logger.warning("outbox %s cannot be rendered: %s", claim.id, exc.code)
                 self._done(claim, outcome, await worker._failed(claim, exc.code, permanent=True))
+                continue
+            except _Unrenderable as exc:
+                self.room.release()
+                logger.warning("outbox %s cannot be rendered here: %s", claim.id, exc.code)
+                self._done(claim, outcome, await worker._failed(claim, exc.code, permanent=False))
                 continue
             except Exception:
                 self.room.release()

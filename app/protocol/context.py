@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.core.clock import Clock
-from app.core.settings import Settings, message_id_domain
+from app.core.settings import Settings
 from app.protocol.routes import RouteTable
 
 
@@ -17,10 +17,7 @@ class RequestContext:
     routes: RouteTable
     now: datetime
     skew_seconds: int
-    # For the outbox rows a service writes; the outbox is to obtain it itself (issue 14,
-    # part 1), and then this field goes.
-    message_id_domain: str
 
     @classmethod
     def build(cls, routes: RouteTable, clock: Clock, settings: Settings) -> "RequestContext":
-        return cls(routes, clock.now(), settings.clock_skew_seconds, message_id_domain(settings))
+        return cls(routes, clock.now(), settings.clock_skew_seconds)

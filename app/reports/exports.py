@@ -4,13 +4,13 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from fastapi.responses import Response
 from openpyxl import Workbook
-from openpyxl.styles import Font
+from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from app.core.months import LONDON
@@ -155,11 +155,92 @@ def _header(sheet: Worksheet, values: list[str]) -> None:
     sheet.freeze_panes = "A2"  # the header is always the first row
 
 
+SUMMARY_SHEET = "Report"
+SUMMARY_HEADINGS = ["Measure", "This month", "Previous month", "Change", "Change %"]
+_COUNT = "#,##0"
+_SIGNED = "+#,##0;-#,##0;0"
+_SIGNED_PERCENT = "+0.0%;-0.0%;0.0%"
+_STATUS_WORDS = {
+    "open": "Open: the month has not ended",
+    "due": "Due: not published yet",
+    "overdue": "Overdue: not published by the due date",
+}
+
+
+def _month_words(month: str) -> str:
+    year, number = month.split("-")
+    return datetime(int(year), int(number), 1).strftime("%B %Y")
+
+
+def _status_words(report: ContactVolumeReport) -> str:
+    if report.status.value == "published":
+        return "Published " + ("on time" if report.published_on_time else "late")
+    return _STATUS_WORDS[report.status.value]
+
+
+def _summary_sheet(sheet: Worksheet, report: ContactVolumeReport) -> None:
+    """The first sheet, laid out for people as the page is: what the report is, then one
+    table per direction with its measures by label, the change and the change in percent."""
+    sheet.title = SUMMARY_SHEET
+    publication = report.publication
+    starts = report.period.starts_at.astimezone(LONDON)
+    last_day = report.period.ends_at.astimezone(LONDON).date() - timedelta(days=1)
+    _append_text(sheet, [f"Contact volumes report: {_month_words(report.month)}"])
+    sheet["A1"].font = Font(bold=True, size=16)
+    for label, value in [
+        ("Period", f"{starts:%-d} to {last_day:%-d %B %Y} (UK time)"),
+        ("Due", f"{report.due_date:%-d %B %Y}"),
+        ("Status", _status_words(report)),
+        (
+            "Figures",
+            f"Version {publication.version}, published {_local(publication.published_at)} "
+            f"by {publication.published_by.name} ({publication.published_by.org.upper()})"
+            if publication
+            else f"Counted at {_local(report.generated_at)}; not published yet",
+        ),
+        ("Compared with", _month_words(report.previous_month)),
+    ]:
+        _append_text(sheet, [label, value])
+        sheet.cell(sheet.max_row, 1).font = Font(bold=True)
+    sheet.append([])
+    _header(sheet, SUMMARY_HEADINGS)
+    sheet.freeze_panes = f"A{sheet.max_row + 1}"  # the headings stay in view
+    sets: list[tuple[str, FigureSet]] = [(d.label, d) for d in report.directions]
+    sets.append(("All directions", report.totals))
+    for label, figures in sets:
+        _append_text(sheet, [label])
+        sheet.cell(sheet.max_row, 1).font = Font(bold=True, size=13)
+        for measure, measure_label in MEASURES:
+            change = getattr(figures.change, measure)
+            percent = None if change.percent is None else change.percent / 100
+            sheet.append(
+                [
+                    _xlsx_text(measure_label),
+                    getattr(figures.this_month, measure),
+                    getattr(figures.previous_month, measure),
+                    change.absolute,
+                    percent,
+                ]
+            )
+            row = sheet[sheet.max_row]
+            row[0].data_type = "s"
+            row[0].alignment = Alignment(indent=1)
+            for cell, number_format in zip(
+                row[1:], (_COUNT, _COUNT, _SIGNED, _SIGNED_PERCENT), strict=True
+            ):
+                cell.number_format = number_format
+        sheet.append([])
+    sheet.column_dimensions["A"].width = 44
+    for column in "BCDE":
+        sheet.column_dimensions[column].width = 16
+
+
 def to_xlsx(report: ContactVolumeReport) -> bytes:
     book = Workbook()
-    figures = book.active
-    assert figures is not None
-    figures.title = "Contact volumes"
+    summary = book.active
+    assert summary is not None
+    _summary_sheet(summary, report)
+    figures = book.create_sheet("Contact volumes")
     _header(figures, FIGURE_COLUMNS)
     for row in figure_rows(report):
         _append_text(figures, row)

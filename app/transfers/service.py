@@ -164,7 +164,6 @@ async def start_transfer(
             route=route,
             principal=principal,
             now=ctx.now,
-            message_id_domain=ctx.message_id_domain,
         )
         await new_records.insert(session, transfer, callback, details, message, created, requested)
         return transfer, callback
@@ -233,7 +232,6 @@ async def fail(
         route=route,
         principal=principal,
         now=ctx.now,
-        message_id_domain=ctx.message_id_domain,
     )
 
 

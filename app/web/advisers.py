@@ -30,6 +30,7 @@ from app.transfers import service as transfers
 from app.transfers.models import Transfer
 from app.transfers.schemas import TransferConnect, TransferCreate, TransferFail
 from app.transfers.views import view_transfer
+from app.web import sessions
 from app.web.auth import AdviserPage, WebUser
 from app.web.forms import (
     PERMISSION_STAMPED,
@@ -89,6 +90,26 @@ def _body_name(routes: RouteTable, org: str) -> str | None:
     return body.short_name if body else None
 
 
+async def _shown_on(request: Request, session: Session, path: str, form: Form) -> Response:
+    """POST/redirect/GET for a form that recorded nothing (refused, or only stamped): what was
+    typed and its problems wait on the session's row for the GET of `path`, so a reload of
+    the page the browser lands on shows the page again and never sends the form a second time.
+    """
+    await session.rollback()  # nothing a refused attempt touched is kept
+    await sessions.keep_for(request, session, path, form.kept())
+    await session.commit()
+    return redirect(request, path)
+
+
+async def _kept_form(
+    request: Request, session: Session, path: str, labels: dict[str, str]
+) -> Form | None:
+    """The form kept for `path` by `_shown_on`, once (it is cleared as it is shown)."""
+    form = Form.from_kept(await sessions.take_for(request, session, path), labels)
+    await session.commit()  # cleared, shown or (past its minutes) not
+    return form
+
+
 def _callback_form(routes: RouteTable, transfer: Transfer, form: Form | None = None) -> Form:
     form = form or Form(labels=CALLBACK_LABELS)
     form.context.update(
@@ -106,7 +127,6 @@ async def _start_page(
     routes: RouteTable,
     form: Form,
     *,
-    status: int = 200,
     signposted: Any = None,
 ) -> Response:
     choices = _routes_from(routes, user.principal.body)
@@ -130,7 +150,6 @@ async def _start_page(
             "own": routes.bodies[user.principal.body],
             "signposted": signposted,
         },
-        status=status,
     )
 
 
@@ -146,7 +165,9 @@ async def transfer_start(
     done = None
     if signposted is not None:
         done = await signposts.get_signpost(session, user.principal, signposted)
-    form = Form(values={"to_org": to_org}, labels=START_LABELS)
+    form = await _kept_form(request, session, "/transfer", START_LABELS)
+    if form is None:
+        form = Form(values={"to_org": to_org}, labels=START_LABELS)
     return await _start_page(request, user, routes, form, signposted=done)
 
 
@@ -181,19 +202,17 @@ async def dialling_now(
     form.context["body"] = _body_name(ctx.routes, form.value("to_org"))
     data = _start_request(form, ctx.now)
     if form.value("action") == STAMP_PERMISSION:
-        return await _start_page(request, user, ctx.routes, form)
+        return await _shown_on(request, session, "/transfer", form)
     body = form.validate(TransferCreate, data)
     # The service's rules too, all at once, even where the model refused a field.
     draft = body or TransferCreate.model_construct(**data)
-    found = transfers.start_problems(user.principal, ctx, draft)
-    form.problems(found)
+    form.problems(transfers.start_problems(user.principal, ctx, draft))
     if body is None or form.errors:
-        status = found[0].status if found and body is not None else 422
-        return await _start_page(request, user, ctx.routes, form, status=status)
+        return await _shown_on(request, session, "/transfer", form)
     try:
         transfer, _ = await transfers.start_transfer(session, user.principal, ctx, body)
     except DomainError as exc:
-        return await _start_page(request, user, ctx.routes, form.refused(exc), status=exc.status)
+        return await _shown_on(request, session, "/transfer", form.refused(exc))
     await session.commit()
     return redirect(request, f"/transfer/{transfer.id}")
 
@@ -211,11 +230,11 @@ async def signposted_instead(
     }
     body = form.validate(SignpostCreate, data)
     if body is None:
-        return await _start_page(request, user, ctx.routes, form, status=422)
+        return await _shown_on(request, session, "/transfer", form)
     try:
         signpost = signposts.record_signpost(session, user.principal, ctx, body)
     except DomainError as exc:
-        return await _start_page(request, user, ctx.routes, form.refused(exc), status=exc.status)
+        return await _shown_on(request, session, "/transfer", form.refused(exc))
     await session.commit()
     return redirect(request, f"/transfer?signposted={signpost.id}")
 
@@ -230,7 +249,6 @@ async def _transfer_page(
     *,
     form: Form | None = None,
     lines_busy: bool = False,
-    status: int = 200,
 ) -> Response:
     view = view_transfer(transfer, routes, now)
     callback = None
@@ -266,7 +284,6 @@ async def _transfer_page(
             "callback": callback,
             "delivery_labels": DELIVERY_LABELS,
         },
-        status=status,
     )
 
 
@@ -280,8 +297,9 @@ async def transfer_page(
     busy: bool = False,
 ) -> Response:
     transfer = await transfers.get_transfer(session, user.principal, transfer_id)
+    form = await _kept_form(request, session, f"/transfer/{transfer_id}", CALLBACK_LABELS)
     return await _transfer_page(
-        request, user, session, ctx.routes, ctx.now, transfer, lines_busy=busy
+        request, user, session, ctx.routes, ctx.now, transfer, form=form, lines_busy=busy
     )
 
 
@@ -294,16 +312,8 @@ async def connected(
     try:
         transfers.connect(transfer, ctx, TransferConnect())
     except DomainError as exc:  # e.g. wait_threshold_exceeded: the page turns to the call back
-        return await _transfer_page(
-            request,
-            user,
-            session,
-            ctx.routes,
-            ctx.now,
-            transfer,
-            form=_callback_form(ctx.routes, transfer).refused(exc),
-            status=exc.status,
-        )
+        form = _callback_form(ctx.routes, transfer).refused(exc)
+        return await _shown_on(request, session, f"/transfer/{transfer_id}", form)
     await session.commit()
     return redirect(request, f"/transfer/{transfer_id}")
 
@@ -328,9 +338,8 @@ async def send_callback_request(
     }
     transfer = await transfers.get_transfer(session, user.principal, transfer_id, for_update=True)
     _callback_form(ctx.routes, transfer, form)
-    status = 200  # "Permission given now": the stamp is shown, nothing is recorded yet
+    # "Permission given now" only stamps: the stamp is shown, nothing is recorded yet.
     if form.value("action") != STAMP_PERMISSION:
-        status = 422
         body = form.validate(TransferFail, data)
         # Every rule at once: the caller's details, the reference and the permission.
         reason = form.value("reason")
@@ -341,33 +350,25 @@ async def send_callback_request(
             "permission_to_share_at": permission,
         }
         draft = body or TransferFail.model_construct(**fields)
-        found = transfers.failure_problems(transfer, ctx, draft)
-        form.problems(found)
-        if found and body is not None:
-            status = found[0].status
+        form.problems(transfers.failure_problems(transfer, ctx, draft))
         if body is not None and not form.errors:
             try:
                 await transfers.fail(session, transfer, user.principal, ctx, body)
             except DomainError as exc:
                 form.refused(exc)
-                status = exc.status
             else:
                 await session.commit()
                 return redirect(request, f"/transfer/{transfer_id}")
-    return await _transfer_page(
-        request, user, session, ctx.routes, ctx.now, transfer, form=form, status=status
-    )
+    return await _shown_on(request, session, f"/transfer/{transfer_id}", form)
 
 
 # Misdirection feedback ----------------------------------------------------------------------
 
 
-def _feedback_page(
-    request: Request, user: WebUser, routes: RouteTable, form: Form, status: int = 200
-) -> Response:
+def _feedback_page(request: Request, user: WebUser, routes: RouteTable, form: Form) -> Response:
     about = [routes.bodies[r.to_org] for r in _routes_from(routes, user.principal.body)]
     choices = [(b.id, b.name, f"emailed to {b.feedback_mailbox}") for b in about]
-    return render(request, "feedback_new.html", {"form": form, "about": choices}, status=status)
+    return render(request, "feedback_new.html", {"form": form, "about": choices})
 
 
 @router.get("/feedback")
@@ -376,8 +377,11 @@ async def feedback_home(request: Request, user: AdviserPage) -> Response:
 
 
 @router.get("/feedback/new")
-async def feedback_form(request: Request, user: AdviserPage, routes: Routes) -> Response:
-    return _feedback_page(request, user, routes, Form(labels=FEEDBACK_LABELS))
+async def feedback_form(
+    request: Request, user: AdviserPage, session: Session, routes: Routes
+) -> Response:
+    form = await _kept_form(request, session, "/feedback/new", FEEDBACK_LABELS)
+    return _feedback_page(request, user, routes, form or Form(labels=FEEDBACK_LABELS))
 
 
 @router.post("/feedback/new")
@@ -388,7 +392,6 @@ async def submit_feedback(
     ctx: Context,
 ) -> Response:
     form = await submitted(request, FEEDBACK_LABELS)
-    routes = ctx.routes
     references = split_references(form.value("case_references"))
     occurred_at = date_and_time(form, "occurred_at")
     data = {
@@ -404,11 +407,11 @@ async def submit_feedback(
         except DomainError as exc:
             form.error("occurred_at", exc.code)
     if body is None or form.errors:
-        return _feedback_page(request, user, routes, form, status=422)
+        return await _shown_on(request, session, "/feedback/new", form)
     try:
         feedback = feedback_service.submit_feedback(session, user.principal, ctx, body)
     except DomainError as exc:
-        return _feedback_page(request, user, routes, form.refused(exc), status=exc.status)
+        return await _shown_on(request, session, "/feedback/new", form.refused(exc))
     await session.commit()
     return redirect(request, f"/feedback/{feedback.id}")
 

@@ -75,6 +75,26 @@ class Form:
             self.refused(exc)
         return self
 
+    def kept(self) -> dict[str, Any]:
+        """What a refused form keeps for the page it redirects to: the values as typed (not
+        the CSRF token) and each field's error, its sentence already written."""
+        return {
+            "values": {k: v for k, v in self.values.items() if k != "csrf_token"},
+            "errors": {name: [e.code, e.message] for name, e in self.errors.items()},
+        }
+
+    @classmethod
+    def from_kept(cls, kept: dict[str, Any] | None, labels: dict[str, str]) -> "Form | None":
+        """The form `kept()` described, or None when nothing was kept."""
+        if not kept:
+            return None
+        values = {str(k): str(v) for k, v in dict(kept.get("values") or {}).items()}
+        errors = {
+            str(name): FieldError(str(error[0]), str(error[1]))
+            for name, error in dict(kept.get("errors") or {}).items()
+        }
+        return cls(values=values, errors=errors, labels=labels)
+
     def validate(self, model: type[BaseModel], data: dict[str, Any]) -> Any:
         """`model` built from `data`, or None with the errors filed."""
         try:

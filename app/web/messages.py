@@ -94,6 +94,8 @@ MESSAGES: dict[str, str] = {
     "require, so this email cannot be sent",
     "already_sent": "This email has already been sent",
     "being_sent": "This email is being sent now. Reload the page in a minute",
+    "unknown_kind": "This version of the service cannot send this email. Ask the service's "
+    "operators",
 }
 
 FALLBACK = "Check {label} and try again"

@@ -151,6 +151,25 @@ _TITLES = {
 }
 
 
+def wants_page(request: Request) -> bool:
+    """A browser asking for an address outside the API: it gets an HTML page, not JSON."""
+    path = request.url.path
+    if path == "/v1" or path.startswith("/v1/"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def http_error_page(request: Request, exc: HTTPException) -> Response:
+    """An HTTP error (404 for an address no route serves, 405...) as a page in the site's
+    layout, with the same status and headers (Allow)."""
+    title = _TITLES.get(exc.status_code, "There is a problem")
+    detail = _HTTP_DETAILS.get(exc.status_code, "Go back and try again.")
+    page = error_page(request, exc.status_code, title, detail)
+    for name, value in (getattr(exc, "headers", None) or {}).items():
+        page.headers[name] = value
+    return page
+
+
 class PageAPIRoute(SessionAPIRoute):
     """A FastAPI route class whose errors are pages: sign-in redirects, 4xx pages, never
     problem+json."""
@@ -167,14 +186,15 @@ class PageAPIRoute(SessionAPIRoute):
         except DomainError as exc:  # the API's detail is for developers; this is for people
             title = _TITLES.get(exc.status, "There is a problem")
             return error_page(request, exc.status, title, say(exc.code) + ".", exc.code)
-        except RequestValidationError:
+        except RequestValidationError as exc:
+            if all(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
+                # /transfer/nonexistent: an address that names no page
+                return error_page(request, 404, _TITLES[404], _HTTP_DETAILS[404])
             return error_page(
                 request, 400, _TITLES[400], "Check the address or the form and try again."
             )
         except HTTPException as exc:
-            title = _TITLES.get(exc.status_code, "There is a problem")
-            detail = _HTTP_DETAILS.get(exc.status_code, "Go back and try again.")
-            return error_page(request, exc.status_code, title, detail)
+            return http_error_page(request, exc)
         except Exception as exc:
             if database_unavailable(exc):
                 logger.warning("database unavailable: %s", type(exc).__name__)

@@ -14,7 +14,7 @@ from app.protocol.deps import Routes
 from app.reports import service
 from app.reports.exports import ReportFormat, attachment
 from app.reports.schemas import MEASURES, PublishRequest
-from app.web import chart
+from app.web import chart, sessions
 from app.web.auth import TeamLeaderPage, check_csrf
 from app.web.pages import PageAPIRoute, PageError, redirect, render, with_headers
 
@@ -72,7 +72,6 @@ async def _report_page(
     *,
     note: str | None = None,
     errors: dict[str, str] | None = None,
-    status: int = 200,
     published: int | None = None,
 ) -> Response:
     now = clock.now()
@@ -105,7 +104,6 @@ async def _report_page(
             "published": published,
             "query": f"?version={version}" if version else "",
         },
-        status=status,
     )
 
 
@@ -120,9 +118,33 @@ async def report_page(
     version: Annotated[int | None, Query(ge=1)] = None,
     published: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    return await _report_page(
-        request, session, routes, clock, _month(month), version, published=published
-    )
+    target = _month(month)
+    # A refused publish (POST/redirect/GET) left its note and problem for this page, once.
+    kept = await sessions.take_for(request, session, f"/reports/{target}")
+    await session.commit()
+    if kept is not None:
+        return await _report_page(
+            request,
+            session,
+            routes,
+            clock,
+            target,
+            None,
+            note=str(kept.get("note", "")),
+            errors={str(k): str(v) for k, v in dict(kept.get("errors") or {}).items()},
+        )
+    return await _report_page(request, session, routes, clock, target, version, published=published)
+
+
+async def _refused(
+    request: Request, session: Session, month: Month, note: str, errors: dict[str, str]
+) -> Response:
+    """POST/redirect/GET for a refused publish: a reload of the page does not post again."""
+    await session.rollback()
+    path = f"/reports/{month}"
+    await sessions.keep_for(request, session, path, {"note": note, "errors": errors})
+    await session.commit()
+    return redirect(request, path)
 
 
 @router.get("/{month}/contact-volumes.{extension}")
@@ -170,16 +192,8 @@ async def publish(
             "string_too_short": "Enter the reasons for fluctuations",
             "string_too_long": "The reasons for fluctuations must be 4,000 characters or fewer",
         }.get(kind, "The reasons for fluctuations must not contain control characters")
-        return await _report_page(
-            request,
-            session,
-            routes,
-            clock,
-            target,
-            None,
-            note=fluctuation_note,
-            errors={"fluctuation_note": message},
-            status=422,
+        return await _refused(
+            request, session, target, fluctuation_note, {"fluctuation_note": message}
         )
     try:
         publication = await service.publish(
@@ -192,15 +206,5 @@ async def publish(
         )
         await session.commit()
     except Conflict as exc:
-        return await _report_page(
-            request,
-            session,
-            routes,
-            clock,
-            target,
-            None,
-            note=fluctuation_note,
-            errors={"publish": exc.detail},
-            status=409,
-        )
+        return await _refused(request, session, target, fluctuation_note, {"publish": exc.detail})
     return redirect(request, f"/reports/{target}?published={publication.version}")

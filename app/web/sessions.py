@@ -17,13 +17,15 @@ from typing import Any
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.web.models import WebSessionRecord
 
 COOKIE = "handoff_session"
 MAX_AGE_SECONDS = 8 * 60 * 60  # a working day
+# A refused form's values (caller details among them) wait this long at most for their page.
+FLASH_MAX_AGE_SECONDS = 5 * 60
 _SALT = "handoff.web.session"
 
 
@@ -128,3 +130,51 @@ def write(request: Request, response: Response) -> None:
         secure=request.app.state.settings.secure_cookies,
         path="/",
     )
+
+
+async def keep_for(request: Request, db: AsyncSession, path: str, data: dict[str, Any]) -> None:
+    """Keep `data` (a refused form's values and problems) on the session's row for the next
+    GET of `path`, which shows and clears it; flashes left unshown past their few minutes,
+    this session's or another's, are cleared on the way. Never logged."""
+    session_id = current(request).session_id
+    if session_id is None:
+        return
+    now = datetime.now(UTC)
+    stale = now - timedelta(seconds=FLASH_MAX_AGE_SECONDS)
+    await db.execute(
+        update(WebSessionRecord)
+        .where(WebSessionRecord.flash_at < stale)
+        .values(flash=None, flash_at=None)
+    )
+    await db.execute(
+        update(WebSessionRecord)
+        .where(WebSessionRecord.id == session_id)
+        .values(flash={"path": path, "data": data}, flash_at=now)
+    )
+
+
+async def take_for(request: Request, db: AsyncSession, path: str) -> dict[str, Any] | None:
+    """What `keep_for` kept for `path`, once: it is cleared as it is read (the caller commits).
+    None when there is none, it is for another page, or it is older than its few minutes."""
+    session_id = current(request).session_id
+    if session_id is None:
+        return None
+    row = (
+        await db.execute(
+            select(WebSessionRecord.flash, WebSessionRecord.flash_at).where(
+                WebSessionRecord.id == session_id, WebSessionRecord.flash.is_not(None)
+            )
+        )
+    ).first()
+    if row is None or not isinstance(row.flash, dict) or row.flash.get("path") != path:
+        return None
+    await db.execute(
+        update(WebSessionRecord)
+        .where(WebSessionRecord.id == session_id)
+        .values(flash=None, flash_at=None)
+    )
+    fresh = row.flash_at is not None and (
+        datetime.now(UTC) - row.flash_at < timedelta(seconds=FLASH_MAX_AGE_SECONDS)
+    )
+    data = row.flash.get("data")
+    return data if fresh and isinstance(data, dict) else None

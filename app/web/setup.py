@@ -4,11 +4,13 @@ import logging
 import secrets
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from app.core.settings import Settings
 from app.web import advisers, auth, reports
+from app.web.pages import http_error_page, wants_page
 
 logger = logging.getLogger("handoff.web")
 
@@ -27,3 +29,21 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(reports.router)
     app.include_router(advisers.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _pages_for_browsers(app)
+
+
+def _pages_for_browsers(app: FastAPI) -> None:
+    """An address no route serves (404) or a method it does not take (405), asked for by a
+    browser outside /v1, is a page in the site's layout; the API keeps its problem+json."""
+    problem = app.exception_handlers[HTTPException]
+
+    async def page_or_problem(request: Request, exc: Exception) -> Response:
+        answer: Response = await problem(request, exc)  # type: ignore[misc]
+        if isinstance(exc, HTTPException) and exc.status_code in (404, 405) and wants_page(request):
+            page = http_error_page(request, exc)
+            if "allow" in answer.headers:  # every method the address answers, as the API says
+                page.headers["Allow"] = answer.headers["allow"]
+            return page
+        return answer
+
+    app.add_exception_handler(HTTPException, page_or_problem)

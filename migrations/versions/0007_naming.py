@@ -1,7 +1,7 @@
 """constraint names from one naming convention (app.core.database.NAMING_CONVENTION)
 
 Revision ID: 0007_naming
-Revises: 0005_http
+Revises: 0007_web_flash
 Create Date: 2026-12-03
 
 Generic on purpose: it reads the live names with the inspector and renames each primary
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_naming"
-down_revision: str | None = "0005_http"
+down_revision: str | None = "0007_web_flash"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,4 +1,5 @@
-"""Purging callers' details once they are no longer needed.
+"""Purging callers' details once they are no longer needed, with the .eml copies of their
+emails, and the expired idempotency keys (whose stored answers can hold them too).
 
 A call back request keeps its dates, route, reason, reference and delivery status for the
 report and the audit trail; only `caller_details` (name, number, provider) goes, and
@@ -14,11 +15,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
+from app.callbacks.emails import KIND as CALLBACK_REQUEST_EMAIL
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core.settings import Settings
 from app.idempotency.service import purge_expired_idempotency_keys
@@ -40,13 +42,20 @@ class Retention:
         return cls(settings.personal_data_retention_days, settings.dead_message_retention_days)
 
 
+def _its_email() -> ColumnElement[bool]:
+    """Joins a call back request to its email (the outbox names it by kind and subject)."""
+    return and_(
+        OutboxMessage.kind == CALLBACK_REQUEST_EMAIL, OutboxMessage.subject_id == CallbackRequest.id
+    )
+
+
 def _due(now: datetime, retention: Retention) -> Select[uuid.UUID]:
     """Ids of call back requests whose caller's details may go now, oldest first."""
     sent_before = now - timedelta(days=retention.sent_days)
     dead_before = now - timedelta(days=retention.dead_days)
     return (
         select(CallbackRequest.id)
-        .join(OutboxMessage, OutboxMessage.callback_request_id == CallbackRequest.id)
+        .join(OutboxMessage, _its_email())
         .where(
             CallbackRequest.personal_data_purged_at.is_(None),
             or_(
@@ -125,7 +134,9 @@ async def purge_batch(
         [{c.key: getattr(e, c.key) for c in AuditEvent.__table__.columns} for e in events],
     )
     outbox_ids = await session.scalars(
-        select(OutboxMessage.id).where(OutboxMessage.callback_request_id.in_(ids))
+        select(OutboxMessage.id).where(
+            OutboxMessage.kind == CALLBACK_REQUEST_EMAIL, OutboxMessage.subject_id.in_(ids)
+        )
     )
     return list(outbox_ids)
 
