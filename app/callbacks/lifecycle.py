@@ -36,7 +36,7 @@ from app.core.api_keys import ApiKey
 from app.core.auth import Principal
 from app.core.errors import Conflict, DomainError, Forbidden
 from app.core.months import Month
-from app.core.pagination import decode_cursor, encode_cursor, newest_first, split_page
+from app.core.pagination import decode_cursor, newest_first, split_page
 from app.core.rules import not_before, not_in_future
 from app.outbox.models import OutboxMessage
 from app.protocol.routes import RouteTable
@@ -226,6 +226,42 @@ def _oldest_due_first(query: Select, cursor: str | None, limit: int) -> Select: 
     return query.order_by(CallbackRequest.close_due_at, CallbackRequest.id).limit(limit + 1)
 
 
+def list_statement(
+    org: str,
+    *,
+    direction: Direction,
+    now: datetime,
+    month: Month | None = None,
+    state: CallbackState | None = None,
+    overdue: bool | None = None,
+    delivery_status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Select:  # type: ignore[type-arg]
+    """The query of one page of `list_callbacks` (one row more than `limit`: the extra row only
+    says that there is more). Incoming: served by ix_callback_requests_incoming[_state]."""
+    query = _with_details()
+    if direction is Direction.incoming:
+        query = query.where(visible_to(CallbackRequest, org, owner="to_org"))
+    else:
+        query = query.where(visible_to(CallbackRequest, org))
+    if month is not None:
+        start, end = month.utc_range()
+        query = query.where(
+            CallbackRequest.requested_at >= start, CallbackRequest.requested_at < end
+        )
+    if state is not None:
+        query = query.where(CallbackRequest.state == state.value)
+    if overdue is not None:
+        clause = _overdue_clause(now)
+        query = query.where(clause if overdue else not_(clause))
+    if delivery_status is not None:
+        query = query.where(OutboxMessage.status == delivery_status)
+    if direction is Direction.incoming:
+        return _oldest_due_first(query, cursor, limit)
+    return newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
+
+
 async def list_callbacks(
     session: AsyncSession,
     principal: Principal,
@@ -241,35 +277,22 @@ async def list_callbacks(
 ) -> tuple[list[CallbackView], str | None]:
     """The body's outgoing requests newest first, or its incoming ones most urgent first
     (`close_due_at`, then id), a keyset page at a time."""
-    query = _with_details()
+    query = list_statement(
+        principal.body,
+        direction=direction,
+        now=now,
+        month=month,
+        state=state,
+        overdue=overdue,
+        delivery_status=delivery_status,
+        limit=limit,
+        cursor=cursor,
+    )
+    rows = list((await session.execute(query)).all())
     if direction is Direction.incoming:
-        query = query.where(visible_to(CallbackRequest, principal.body, owner="to_org"))
+        page, next_cursor = split_page(rows, limit, lambda r: (r[0].close_due_at, r[0].id))
     else:
-        query = query.where(visible_to(CallbackRequest, principal.body))
-    if month is not None:
-        start, end = month.utc_range()
-        query = query.where(
-            CallbackRequest.requested_at >= start, CallbackRequest.requested_at < end
-        )
-    if state is not None:
-        query = query.where(CallbackRequest.state == state.value)
-    if overdue is not None:
-        clause = _overdue_clause(now)
-        query = query.where(clause if overdue else not_(clause))
-    if delivery_status is not None:
-        query = query.where(OutboxMessage.status == delivery_status)
-    if direction is Direction.incoming:
-        rows = (await session.execute(_oldest_due_first(query, cursor, limit))).all()
-        page, more = list(rows[:limit]), len(rows) > limit
-        next_cursor = (
-            encode_cursor(page[-1][0].close_due_at, page[-1][0].id) if more and page else None
-        )
-    else:
-        query = newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
-        rows = (await session.execute(query)).all()
-        page, next_cursor = split_page(
-            list(rows), limit, lambda row: (row[0].requested_at, row[0].id)
-        )
+        page, next_cursor = split_page(rows, limit, lambda r: (r[0].requested_at, r[0].id))
     return await _views(session, page, now), next_cursor
 
 
