@@ -39,7 +39,7 @@ from app.core.months import Month
 from app.core.pagination import decode_cursor, newest_first, split_page
 from app.core.rules import not_before, not_in_future
 from app.outbox.models import OutboxMessage
-from app.protocol.routes import RouteTable
+from app.protocol.context import RequestContext
 
 
 class CallbackState(StrEnum):
@@ -81,15 +81,6 @@ class Side(StrEnum):
 
 # The route's default when a request's route has left the table since it was made.
 DEFAULT_MAX_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class LifecycleContext:
-    """What the rules need besides the request: the route table, now, the allowed skew."""
-
-    routes: RouteTable
-    now: datetime
-    skew_seconds: int
 
 
 @dataclass(frozen=True)
@@ -159,7 +150,8 @@ def _overdue_clause(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _with_details() -> Select:  # type: ignore[type-arg]
+def with_details() -> Select:  # type: ignore[type-arg]
+    """A request with its caller's details (None once purged) and its email's outbox row."""
     return (
         select(CallbackRequest, CallerDetails, OutboxMessage)
         .outerjoin(CallerDetails, CallerDetails.callback_request_id == CallbackRequest.id)
@@ -203,7 +195,7 @@ async def get_callback(
     """The request as the sending body or the body it is addressed to reads it."""
     row = await get_visible_row(
         session,
-        _with_details().execution_options(populate_existing=True),
+        with_details().execution_options(populate_existing=True),
         CallbackRequest,
         callback_id,
         principal.body,
@@ -240,7 +232,7 @@ def list_statement(
 ) -> Select:  # type: ignore[type-arg]
     """The query of one page of `list_callbacks` (one row more than `limit`: the extra row only
     says that there is more). Incoming: served by ix_callback_requests_incoming[_state]."""
-    query = _with_details()
+    query = with_details()
     if direction is Direction.incoming:
         query = query.where(visible_to(CallbackRequest, org, owner="to_org"))
     else:
@@ -442,7 +434,7 @@ def _closing(principal: Principal, now: datetime, outcome: CallbackOutcome) -> d
 async def acknowledge(
     session: AsyncSession,
     principal: Principal,
-    ctx: LifecycleContext,
+    ctx: RequestContext,
     callback_id: uuid.UUID,
     *,
     if_match: str | None = None,
@@ -461,7 +453,7 @@ async def acknowledge(
     raise _concurrent_change()
 
 
-def _max_attempts(ctx: LifecycleContext, callback: CallbackRequest) -> int:
+def _max_attempts(ctx: RequestContext, callback: CallbackRequest) -> int:
     route = ctx.routes.route(callback.from_org, callback.to_org)
     return route.callback_max_attempts if route is not None else DEFAULT_MAX_ATTEMPTS
 
@@ -469,7 +461,7 @@ def _max_attempts(ctx: LifecycleContext, callback: CallbackRequest) -> int:
 async def record_attempt(
     session: AsyncSession,
     principal: Principal,
-    ctx: LifecycleContext,
+    ctx: RequestContext,
     callback_id: uuid.UUID,
     *,
     result: AttemptResult,
@@ -534,7 +526,7 @@ async def record_attempt(
 async def return_callback(
     session: AsyncSession,
     principal: Principal,
-    ctx: LifecycleContext,
+    ctx: RequestContext,
     callback_id: uuid.UUID,
     *,
     reason: ReturnReason,
@@ -556,7 +548,7 @@ async def return_callback(
 async def withdraw(
     session: AsyncSession,
     principal: Principal,
-    ctx: LifecycleContext,
+    ctx: RequestContext,
     callback_id: uuid.UUID,
     *,
     if_match: str | None = None,
