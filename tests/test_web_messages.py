@@ -194,7 +194,12 @@ async def test_no_page_shows_a_code(
     """The pages an adviser and a team leader meet, wrong on purpose, in plain words only."""
     pages = [await client.get("/sign-in")]
     form = pages[0]
-    pages.append(await client.post("/sign-in", data={"key": "hk_wrong", "csrf_token": csrf(form)}))
+    pages.append(
+        await shown(
+            client,
+            await client.post("/sign-in", data={"key": "hk_wrong", "csrf_token": csrf(form)}),
+        )
+    )
     await sign_in(client, lgsco_agent)
     pages.append(await client.get("/reports"))  # for team leaders only
     pages.append(await client.get("/transfer/00000000-0000-0000-0000-000000000000"))
