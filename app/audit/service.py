@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
+from app.core.access import visible_to
 from app.core.auth import Principal
 from app.core.pagination import newest_first, split_page
 
@@ -129,7 +130,7 @@ async def list_events(
     cursor: str | None,
 ) -> tuple[list[AuditEvent], str | None]:
     """The body's audit rows, newest first, a page at a time."""
-    query = select(AuditEvent).where(AuditEvent.org == org)
+    query = select(AuditEvent).where(visible_to(AuditEvent, org, owner="org"))
     if action is not None:
         query = query.where(AuditEvent.action == action.value)
     if record_type is not None:
