@@ -25,7 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -234,18 +234,16 @@ async def list_callbacks(
     now: datetime,
     month: Month | None = None,
     state: CallbackState | None = None,
+    open_only: bool = False,
     overdue: bool | None = None,
     delivery_status: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[CallbackView], str | None]:
     """The body's outgoing requests newest first, or its incoming ones most urgent first
-    (`close_due_at`, then id), a keyset page at a time."""
-    query = _with_details()
-    if direction is Direction.incoming:
-        query = query.where(visible_to(CallbackRequest, principal.body, owner="to_org"))
-    else:
-        query = query.where(visible_to(CallbackRequest, principal.body))
+    (`close_due_at`, then id), a keyset page at a time; `open_only`: not yet closed (the
+    pages' default list)."""
+    query = _with_details().where(_direction_clause(principal, direction))
     if month is not None:
         start, end = month.utc_range()
         query = query.where(
@@ -253,6 +251,8 @@ async def list_callbacks(
         )
     if state is not None:
         query = query.where(CallbackRequest.state == state.value)
+    if open_only:
+        query = query.where(CallbackRequest.state != CallbackState.closed.value)
     if overdue is not None:
         clause = _overdue_clause(now)
         query = query.where(clause if overdue else not_(clause))
@@ -271,6 +271,33 @@ async def list_callbacks(
             list(rows), limit, lambda row: (row[0].requested_at, row[0].id)
         )
     return await _views(session, page, now), next_cursor
+
+
+def _direction_clause(principal: Principal, direction: Direction) -> Any:
+    if direction is Direction.incoming:
+        return visible_to(CallbackRequest, principal.body, owner="to_org")
+    return visible_to(CallbackRequest, principal.body)
+
+
+async def count_open(
+    session: AsyncSession, principal: Principal, *, direction: Direction, now: datetime
+) -> tuple[int, int]:
+    """How many of the body's incoming or outgoing requests are open, and how many of those
+    are overdue now: one aggregate query (the team leaders' overview)."""
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((_overdue_clause(now), 1), else_=0)), 0),
+            )
+            .select_from(CallbackRequest)
+            .where(
+                _direction_clause(principal, direction),
+                CallbackRequest.state != CallbackState.closed.value,
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 # --- changing -----------------------------------------------------------------------------
