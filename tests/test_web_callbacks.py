@@ -13,7 +13,7 @@ import pytest
 from app.core.clock import FixedClock
 from app.protocol.routes import RouteTable, load_table
 from tests.conftest import Key, Keys
-from tests.helpers import failed_transfer
+from tests.helpers import CALLER, failed_transfer
 from tests.test_third_body import PHSO
 from tests.test_web_advisers import field_code, field_error, nav
 from tests.test_web_messages import QUOTED_ID, SNAKE
@@ -53,7 +53,9 @@ async def press(
 
 
 def text_of(page: httpx.Response, element_id: str) -> str:
-    match = re.search(rf'<[a-z0-9]+ [^>]*id="{element_id}"[^>]*>(.*?)</(dd|div|p|table)>', page.text, re.S)
+    match = re.search(
+        rf'<[a-z0-9]+ [^>]*id="{element_id}"[^>]*>(.*?)</(dd|div|p|tr|table)>', page.text, re.S
+    )
     assert match, (element_id, page.text)
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).split())
 
@@ -85,7 +87,11 @@ async def test_lgsco_acknowledges_calls_and_reaches_the_caller_and_cqc_sees_each
     assert listed.status_code == 200
     assert "Call backs for us" in nav(listed)
     assert f'href="/callbacks/{callback_id}"' in listed.text
-    assert "CQC-1001" in listed.text and "New" in listed.text and "Overdue" not in listed.text
+    assert (
+        "CQC-1001" in listed.text
+        and ">New</strong>" in listed.text
+        and ">Overdue</strong>" not in listed.text
+    )
     assert_plain_words(listed)
 
     page = await client.get(f"/callbacks/{callback_id}")
@@ -96,7 +102,6 @@ async def test_lgsco_acknowledges_calls_and_reaches_the_caller_and_cqc_sees_each
     assert text_of(page, "sender-reference") == "CQC-1001"
     assert "Care Quality Commission" in page.text
     assert buttons(page) == [
-        "Sign out",
         "Acknowledge",
         "No answer",
         "Voicemail left",
@@ -125,7 +130,7 @@ async def test_lgsco_acknowledges_calls_and_reaches_the_caller_and_cqc_sees_each
         "2 attempts: no answer 10:45, reached 14:10"
     )
     assert "the caller was called back and spoken to" in text_of(reached, "callback-state-outcome")
-    assert buttons(reached) == ["Sign out"]  # a closed request: its outcome, no buttons
+    assert buttons(reached) == []  # a closed request: its outcome, no buttons
     # The banner is shown once: a reload shows the page without it.
     again = await client.get(f"/callbacks/{callback_id}")
     assert 'id="banner"' not in again.text
@@ -142,7 +147,7 @@ async def test_lgsco_acknowledges_calls_and_reaches_the_caller_and_cqc_sees_each
     # The sending body's page of the request: its state, no caller details, no buttons now.
     own = await client.get(f"/callbacks/{callback_id}")
     assert own.status_code == 200 and "tel:" not in own.text and "Ada Lovelace" not in own.text
-    assert buttons(own) == ["Sign out"]
+    assert buttons(own) == []
 
 
 async def test_an_overdue_request_is_tagged_once_the_clock_passes_its_due_time(
@@ -151,7 +156,7 @@ async def test_an_overdue_request_is_tagged_once_the_clock_passes_its_due_time(
     callback_id = await made_by_cqc(client, cqc_agent, clock)
     await sign_in(client, lgsco_agent)
     clock.advance(FIRST_DUE_HOURS * 60 * 60)  # exactly due: not yet overdue
-    assert "Overdue" not in (await client.get("/callbacks")).text
+    assert ">Overdue</strong>" not in (await client.get("/callbacks")).text
     clock.advance(1)
     listed = await client.get("/callbacks")
     assert "row--overdue" in listed.text and ">Overdue</strong>" in listed.text
@@ -189,9 +194,7 @@ async def test_refusals_are_the_apis_codes_in_plain_words_next_to_the_button(
     # Another adviser acknowledged it while this page was open.
     stale = await client.get(f"/callbacks/{callback_id}")
     colleague = await key_factory.make("lgsco", "agent", "lgsco desk 2")
-    done = await client.post(
-        f"/v1/callbacks/{callback_id}/acknowledge", headers=colleague.headers
-    )
+    done = await client.post(f"/v1/callbacks/{callback_id}/acknowledge", headers=colleague.headers)
     assert done.status_code == 200
     answer = await client.post(
         f"/callbacks/{callback_id}/acknowledge", data={"csrf_token": csrf(stale), "version": "1"}
@@ -239,7 +242,7 @@ async def test_the_sending_body_sees_the_state_and_may_withdraw(
     await sign_in(client, cqc_agent)
     own = await client.get(f"/callbacks/{callback_id}")
     assert own.status_code == 200
-    assert buttons(own) == ["Sign out", "Withdraw"]
+    assert buttons(own) == ["Withdraw"]
     assert text_of(own, "callback-state-acknowledged") == "Not acknowledged by LGSCO yet"
     assert "tel:" not in own.text
     # The receiving body's buttons are not the sending body's: refused next to the control.
@@ -254,12 +257,12 @@ async def test_the_sending_body_sees_the_state_and_may_withdraw(
     withdrawn = await press(client, callback_id, "withdraw")
     assert text_of(withdrawn, "banner") == "Withdrawn: the call back request is closed"
     assert "Withdrawn by CQC at 10:00" in text_of(withdrawn, "callback-state-outcome")
-    assert buttons(withdrawn) == ["Sign out"]
+    assert buttons(withdrawn) == []
 
     client.cookies.clear()
     await sign_in(client, lgsco_agent)
     page = await client.get(f"/callbacks/{callback_id}")
-    assert "Withdrawn by CQC" in page.text and buttons(page) == ["Sign out"]
+    assert "Withdrawn by CQC" in page.text and buttons(page) == []
 
 
 async def test_another_body_sees_none_of_it(
@@ -302,7 +305,7 @@ async def test_team_leaders_see_open_and_overdue_both_ways_on_one_page(
         f"/v1/transfers/{started.json()['id']}/failed",
         json={
             "reason": "high_call_volume",
-            "caller": {"name": "Grace Hopper", "contact_number": "07911 654321", "provider": "X"},
+            "caller": CALLER,
             "sender_reference": "LG-7",
             "permission_to_share_at": clock.now().isoformat(),
         },
@@ -310,8 +313,9 @@ async def test_team_leaders_see_open_and_overdue_both_ways_on_one_page(
     )
     assert failed.status_code == 200, failed.text
     outgoing = failed.json()["callback_request_id"]
-    await client.post(f"/v1/callbacks/{second}/attempts", json={"result": "reached"},
-                      headers=lgsco_agent.headers)
+    await client.post(
+        f"/v1/callbacks/{second}/attempts", json={"result": "reached"}, headers=lgsco_agent.headers
+    )
     clock.advance(FIRST_DUE_HOURS * 60 * 60 + 60)
 
     await sign_in(client, lgsco_agent)
@@ -333,7 +337,7 @@ async def test_team_leaders_see_open_and_overdue_both_ways_on_one_page(
     assert_plain_words(page)
     # The outgoing request's page: LGSCO's own, state only.
     own = await client.get(f"/callbacks/{outgoing}")
-    assert buttons(own) == ["Sign out", "Withdraw"]
+    assert buttons(own) == ["Withdraw"]
 
 
 async def test_every_button_address_answers_a_get_with_the_requests_page(

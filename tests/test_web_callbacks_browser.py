@@ -43,9 +43,11 @@ async def test_lgsco_closes_a_cqc_call_back_and_cqc_sees_each_step(
     transfer = await cqc_request(live_server, cqc_agent, clock)
 
     await sign_in(page, live_server, lgsco_agent)
-    await page.get_by_role("navigation", name="Sections").get_by_role(
-        "link", name="Call backs for us"
-    ).click()
+    await (
+        page.get_by_role("navigation", name="Sections")
+        .get_by_role("link", name="Call backs for us")
+        .click()
+    )
     await expect(page.get_by_role("heading", level=1)).to_have_text("Call backs for us")
     row = page.locator("#callbacks tbody tr")
     await expect(row).to_have_count(1)
@@ -66,7 +68,9 @@ async def test_lgsco_closes_a_cqc_call_back_and_cqc_sees_each_step(
     await tab_to(page, "#acknowledge")
     await page.keyboard.press("Enter")
     banner = page.get_by_role("status")
-    await expect(banner).to_have_text("Acknowledged at 10:42: your team has taken this call back on")
+    await expect(banner).to_have_text(
+        "Acknowledged at 10:42: your team has taken this call back on"
+    )
     await expect(heading).to_be_focused()  # the page's heading, after the redirect
     await expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
     await shot(page, artifacts_dir, "callback-acknowledged", javascript)
@@ -75,7 +79,9 @@ async def test_lgsco_closes_a_cqc_call_back_and_cqc_sees_each_step(
     await tab_to(page, "button[value=no_answer]")
     await page.keyboard.press("Enter")
     await expect(banner).to_have_text("No answer recorded at 10:45")
-    await expect(page.locator("#callback-state-attempts")).to_have_text("1 attempt: no answer 10:45")
+    await expect(page.locator("#callback-state-attempts")).to_have_text(
+        "1 attempt: no answer 10:45"
+    )
     await expect(page.locator("#attempts tbody tr")).to_have_count(1)
     await shot(page, artifacts_dir, "callback-no-answer", javascript)
 

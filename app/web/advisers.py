@@ -256,9 +256,9 @@ async def _transfer_page(
     if transfer.status == "failed":
         callback_id = await transfers.callback_request_id_for(session, transfer.id)
         if callback_id is not None:
-            view = await lifecycle.get_callback(session, user.principal, callback_id, now)
+            found = await lifecycle.get_callback(session, user.principal, callback_id, now)
             # Where the call back stands, as it changes: acknowledged, each call, the outcome.
-            callback = callback_words(view, user, routes, now)
+            callback = callback_words(found, user, routes, now)
     lines_busy = lines_busy or form is not None and form.value("reason") == "high_call_volume"
     return render(
         request,

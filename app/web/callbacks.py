@@ -162,7 +162,9 @@ def outcome_words(view: CallbackView, routes: RouteTable, now: datetime) -> str 
         return f"Closed at {at}: the caller could not be reached"
     if outcome == CallbackOutcome.withdrawn:
         return f"Withdrawn by {_body(routes, callback.from_org)} at {at}"
-    reason = REASON_WORDS.get(ReturnReason(callback.return_reason)) if callback.return_reason else ""
+    reason = (
+        REASON_WORDS.get(ReturnReason(callback.return_reason)) if callback.return_reason else ""
+    )
     return f"Returned by {_body(routes, callback.to_org)} at {at}" + (
         f": {reason.lower()}" if reason else ""
     )
@@ -391,11 +393,18 @@ async def acknowledge(
     that someone else took it on (`callback_already_acknowledged`), which says more."""
     form = await submitted(request, LABELS)
     try:
-        callback = await lifecycle.acknowledge(session, user.principal, _lifecycle(ctx), callback_id)
+        callback = await lifecycle.acknowledge(
+            session, user.principal, _lifecycle(ctx), callback_id
+        )
     except DomainError as exc:
         return await _refused(request, session, callback_id, form, "acknowledge", _code(exc))
     at = _clock(callback.acknowledged_at or ctx.now, ctx.now)
-    return await _done(request, session, callback_id, f"Acknowledged at {at}: your team has taken this call back on")
+    return await _done(
+        request,
+        session,
+        callback_id,
+        f"Acknowledged at {at}: your team has taken this call back on",
+    )
 
 
 @router.post("/callbacks/{callback_id}/attempts")
@@ -452,7 +461,9 @@ async def return_callback(
         return await _refused(request, session, callback_id, form, "reason", _code(exc))
     to = _body(ctx.routes, callback.from_org)
     words = REASON_WORDS[ReturnReason(reason)].lower()
-    return await _done(request, session, callback_id, f"Returned to {to} ({words}): the call back is closed")
+    return await _done(
+        request, session, callback_id, f"Returned to {to} ({words}): the call back is closed"
+    )
 
 
 @router.post("/callbacks/{callback_id}/withdraw")
@@ -470,6 +481,8 @@ async def withdraw(
     return await _done(request, session, callback_id, "Withdrawn: the call back request is closed")
 
 
-def callback_words(view: CallbackView, user: WebUser, routes: RouteTable, now: datetime) -> Described:
+def callback_words(
+    view: CallbackView, user: WebUser, routes: RouteTable, now: datetime
+) -> Described:
     """The request as the signed-in user's side sees it (the transfer page's summary)."""
     return describe(view, lifecycle.side_of(user.principal, view.callback), routes, now)

@@ -16,8 +16,8 @@ from app.core.database import database_unavailable
 from app.core.errors import RETRY_AFTER_SECONDS, DomainError
 from app.core.months import LONDON, Month
 from app.web import sessions
-from app.web.sections import current
 from app.web.messages import say
+from app.web.sections import current
 
 logger = logging.getLogger("handoff.web")
 
