@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from app.core.clock import FixedClock
 from tests.conftest import Key
@@ -26,12 +26,8 @@ async def cqc_request(base_url: str, cqc: Key, clock: FixedClock) -> dict:  # ty
         return await failed_transfer(client, cqc, clock.now())
 
 
-async def sign_out(page: Page) -> None:
-    await page.get_by_role("button", name="Sign out").click()
-    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-
-
 async def test_lgsco_closes_a_cqc_call_back_and_cqc_sees_each_step(
+    browser: Browser,
     page: Page,
     javascript: bool,
     live_server: str,
@@ -41,6 +37,18 @@ async def test_lgsco_closes_a_cqc_call_back_and_cqc_sees_each_step(
     artifacts_dir: Path,
 ) -> None:
     transfer = await cqc_request(live_server, cqc_agent, clock)
+    # The CQC adviser's confirmation page, in a browser of its own, reloaded after each step.
+    cqc_context = await browser.new_context(
+        java_script_enabled=javascript, locale="en-GB", timezone_id="Europe/London"
+    )
+    cqc = await cqc_context.new_page()
+    await sign_in(cqc, live_server, cqc_agent, f"/transfer/{transfer['id']}")
+    await expect(cqc.get_by_role("heading", name="Call back request made")).to_be_visible()
+    cqc_acknowledged = cqc.locator("#callback-state-acknowledged")
+    cqc_attempts = cqc.locator("#callback-state-attempts")
+    await expect(cqc_acknowledged).to_have_text("Not acknowledged by LGSCO yet")
+    await expect(cqc_attempts).to_have_text("No attempts to call yet")
+    await shot(cqc, artifacts_dir, "callback-waiting-seen-by-cqc", javascript)
 
     await sign_in(page, live_server, lgsco_agent)
     await (
@@ -74,6 +82,8 @@ async def test_lgsco_closes_a_cqc_call_back_and_cqc_sees_each_step(
     await expect(heading).to_be_focused()  # the page's heading, after the redirect
     await expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
     await shot(page, artifacts_dir, "callback-acknowledged", javascript)
+    await cqc.reload()
+    await expect(cqc_acknowledged).to_have_text("Acknowledged by LGSCO at 10:42")
 
     clock.advance(3 * 60)
     await tab_to(page, "button[value=no_answer]")
@@ -84,6 +94,8 @@ async def test_lgsco_closes_a_cqc_call_back_and_cqc_sees_each_step(
     )
     await expect(page.locator("#attempts tbody tr")).to_have_count(1)
     await shot(page, artifacts_dir, "callback-no-answer", javascript)
+    await cqc.reload()
+    await expect(cqc_attempts).to_have_text("1 attempt: no answer 10:45")
 
     clock.advance(3 * 60 * 60 + 25 * 60)
     await tab_to(page, "button[value=reached]")
@@ -95,17 +107,20 @@ async def test_lgsco_closes_a_cqc_call_back_and_cqc_sees_each_step(
     await expect(page.locator("main button")).to_have_count(0)  # closed: no buttons
     await shot(page, artifacts_dir, "callback-closed", javascript)
 
-    # The CQC adviser's confirmation page shows each step.
-    await sign_out(page)
-    await sign_in(page, live_server, cqc_agent, f"/transfer/{transfer['id']}")
-    await expect(page.get_by_role("heading", name="Call back request made")).to_be_visible()
-    await expect(page.locator("#callback-state-acknowledged")).to_have_text(
-        "Acknowledged by LGSCO at 10:42"
+    await cqc.reload()
+    await expect(cqc_attempts).to_have_text("2 attempts: no answer 10:45, reached 14:10")
+    await expect(cqc.locator("#callback-state-outcome")).to_have_text(
+        "Closed at 14:10: the caller was called back and spoken to"
     )
-    await expect(page.locator("#callback-state-attempts")).to_have_text(
-        "2 attempts: no answer 10:45, reached 14:10"
+    await shot(cqc, artifacts_dir, "callback-closed-seen-by-cqc", javascript)
+    # The sending body's page of the request: where it stands, no caller details, no buttons.
+    await cqc.get_by_role("link", name="Open the call back request").click()
+    await expect(cqc.get_by_role("heading", level=1)).to_have_text(
+        "Your call back request CQC-1001"
     )
-    await shot(page, artifacts_dir, "callback-seen-by-cqc", javascript)
+    await expect(cqc.locator("main button")).to_have_count(0)
+    await shot(cqc, artifacts_dir, "callback-request-seen-by-cqc", javascript)
+    await cqc_context.close()
 
 
 async def test_an_untouched_request_turns_overdue_and_a_return_needs_a_reason(
