@@ -349,3 +349,17 @@ async def test_every_button_address_answers_a_get_with_the_requests_page(
         back = await client.get(f"/callbacks/{callback_id}/{action}")
         assert back.status_code == 303
         assert back.headers["location"] == f"/callbacks/{callback_id}"
+
+
+async def test_the_emails_link_leads_the_receiving_team_through_sign_in_to_the_request(
+    client: httpx.AsyncClient, clock: FixedClock, cqc_agent: Key, lgsco_agent: Key
+) -> None:
+    """The call back email's extra line (HANDOFF_PUBLIC_URL) links to `/callbacks/{id}`."""
+    callback_id = await made_by_cqc(client, cqc_agent, clock)
+    first = await client.get(f"/callbacks/{callback_id}")
+    assert first.status_code == 303
+    assert first.headers["location"] == f"/sign-in?next=%2Fcallbacks%2F{callback_id}"
+    signed_in = await sign_in(client, lgsco_agent, f"/callbacks/{callback_id}")
+    assert signed_in.headers["location"] == f"/callbacks/{callback_id}"
+    page = await client.get(f"/callbacks/{callback_id}")
+    assert page.status_code == 200 and "Call Ada Lovelace" in page.text

@@ -33,6 +33,7 @@ from app.callbacks.lifecycle import (
     Side,
 )
 from app.callbacks.lifecycle_schemas import AttemptCreate
+from app.callbacks.models import CallbackRequest
 from app.core.deps import Session
 from app.core.errors import DomainError
 from app.core.months import LONDON
@@ -146,7 +147,7 @@ class Described:
     phone: str | None
 
     @property
-    def callback(self) -> Any:
+    def callback(self) -> CallbackRequest:
         return self.view.callback
 
 
@@ -175,10 +176,11 @@ def describe(view: CallbackView, side: Side, routes: RouteTable, now: datetime) 
     "2 attempts: no answer 10:45, reached 14:10"."""
     callback = view.callback
     to_body = _body(routes, callback.to_org)
+    is_open = callback.state != CallbackState.closed
     if callback.acknowledged_at is not None:
         acknowledged = f"Acknowledged by {to_body} at {_clock(callback.acknowledged_at, now)}"
     else:
-        acknowledged = f"Not acknowledged by {to_body} yet"
+        acknowledged = f"Not acknowledged by {to_body}" + (" yet" if is_open else "")
     if view.attempts:
         count = len(view.attempts)
         calls = ", ".join(
@@ -187,8 +189,7 @@ def describe(view: CallbackView, side: Side, routes: RouteTable, now: datetime) 
         )
         attempts = f"{count} attempt{'s' if count != 1 else ''}: {calls}"
     else:
-        attempts = "No attempts to call yet"
-    is_open = callback.state != CallbackState.closed
+        attempts = "No attempts to call yet" if is_open else "No calls were made"
     if view.overdue:
         tag = ("Overdue", "red")
     elif not is_open:
