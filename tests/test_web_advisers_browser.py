@@ -117,7 +117,7 @@ async def test_a_transfer_to_cqc_connects(
     await expect(page.get_by_role("heading", name="Transfer a caller")).to_be_visible()
     nav = page.get_by_role("navigation", name="Sections")
     await expect(nav.get_by_role("link")).to_have_text(
-        ["Transfer a caller", "Misdirection feedback"]
+        ["Transfer a caller", "Misdirection feedback", "Call backs for us"]
     )
     cookie = next(c for c in await page.context.cookies() if c["name"] == "handoff_session")
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
@@ -253,7 +253,7 @@ async def test_a_wait_past_60_seconds_turns_into_a_call_back_request(
     text = message.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "CQC Reference: CQC-1001" in text and "Ada Lovelace" in text
     assert "Sunrise Care Home" in text
-    await page.get_by_role("link", name="Check the email's status again").click()
+    await page.get_by_role("link", name="Check the email and the call back again").click()
     await expect(page.locator("#delivery-status")).to_have_text(re.compile(r"^Sent at 10:01:01"))
     await shot(page, artifacts_dir, "callback-sent", javascript)
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from app.callbacks.lifecycle_schemas import AttemptCreate, CallbackReturn
 from app.core import errors, rules
 from app.feedback.schemas import FeedbackCreate
 from app.reports.schemas import PublishRequest
@@ -97,7 +98,15 @@ def _bad_payloads(model: type[BaseModel]) -> list[object]:
 
 def pydantic_codes() -> set[str]:
     found: set[str] = set()
-    for model in (TransferCreate, TransferFail, SignpostCreate, FeedbackCreate, PublishRequest):
+    for model in (
+        TransferCreate,
+        TransferFail,
+        SignpostCreate,
+        FeedbackCreate,
+        PublishRequest,
+        AttemptCreate,
+        CallbackReturn,
+    ):
         for payload in _bad_payloads(model):
             try:
                 model.model_validate(payload)

@@ -25,7 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -225,6 +225,7 @@ def list_statement(
     now: datetime,
     month: Month | None = None,
     state: CallbackState | None = None,
+    open_only: bool = False,
     overdue: bool | None = None,
     delivery_status: str | None = None,
     limit: int = 50,
@@ -232,11 +233,7 @@ def list_statement(
 ) -> Select:  # type: ignore[type-arg]
     """The query of one page of `list_callbacks` (one row more than `limit`: the extra row only
     says that there is more). Incoming: served by ix_callback_requests_incoming[_state]."""
-    query = with_details()
-    if direction is Direction.incoming:
-        query = query.where(visible_to(CallbackRequest, org, owner="to_org"))
-    else:
-        query = query.where(visible_to(CallbackRequest, org))
+    query = with_details().where(_direction_clause(org, direction))
     if month is not None:
         start, end = month.utc_range()
         query = query.where(
@@ -244,6 +241,8 @@ def list_statement(
         )
     if state is not None:
         query = query.where(CallbackRequest.state == state.value)
+    if open_only:
+        query = query.where(CallbackRequest.state != CallbackState.closed.value)
     if overdue is not None:
         clause = _overdue_clause(now)
         query = query.where(clause if overdue else not_(clause))
@@ -262,19 +261,22 @@ async def list_callbacks(
     now: datetime,
     month: Month | None = None,
     state: CallbackState | None = None,
+    open_only: bool = False,
     overdue: bool | None = None,
     delivery_status: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[CallbackView], str | None]:
     """The body's outgoing requests newest first, or its incoming ones most urgent first
-    (`close_due_at`, then id), a keyset page at a time."""
+    (`close_due_at`, then id), a keyset page at a time; `open_only`: not yet closed (the
+    pages' default list)."""
     query = list_statement(
         principal.body,
         direction=direction,
         now=now,
         month=month,
         state=state,
+        open_only=open_only,
         overdue=overdue,
         delivery_status=delivery_status,
         limit=limit,
@@ -286,6 +288,34 @@ async def list_callbacks(
     else:
         page, next_cursor = split_page(rows, limit, lambda r: (r[0].requested_at, r[0].id))
     return await _views(session, page, now), next_cursor
+
+
+def _direction_clause(body: str, direction: Direction) -> Any:
+    """The requests addressed to `body` (incoming) or made by it (outgoing)."""
+    if direction is Direction.incoming:
+        return visible_to(CallbackRequest, body, owner="to_org")
+    return visible_to(CallbackRequest, body)
+
+
+async def count_open(
+    session: AsyncSession, principal: Principal, *, direction: Direction, now: datetime
+) -> tuple[int, int]:
+    """How many of the body's incoming or outgoing requests are open, and how many of those
+    are overdue now: one aggregate query (the team leaders' overview)."""
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((_overdue_clause(now), 1), else_=0)), 0),
+            )
+            .select_from(CallbackRequest)
+            .where(
+                _direction_clause(principal.body, direction),
+                CallbackRequest.state != CallbackState.closed.value,
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 # --- changing -----------------------------------------------------------------------------

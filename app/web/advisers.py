@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.callbacks import service as callbacks
+from app.callbacks import lifecycle
 from app.callbacks.schemas import FailureReason
 from app.core.auth import Role
 from app.core.deps import Session
@@ -32,6 +32,7 @@ from app.transfers.schemas import TransferConnect, TransferCreate, TransferFail
 from app.transfers.views import view_transfer
 from app.web import sessions
 from app.web.auth import AdviserPage, WebUser
+from app.web.callbacks import callback_words
 from app.web.forms import (
     PERMISSION_STAMPED,
     STAMP_PERMISSION,
@@ -255,7 +256,9 @@ async def _transfer_page(
     if transfer.status == "failed":
         callback_id = await transfers.callback_request_id_for(session, transfer.id)
         if callback_id is not None:
-            callback = await callbacks.get_callback(session, user.principal, callback_id)
+            found = await lifecycle.get_callback(session, user.principal, callback_id, now)
+            # Where the call back stands, as it changes: acknowledged, each call, the outcome.
+            callback = callback_words(found, user, routes, now)
     lines_busy = lines_busy or form is not None and form.value("reason") == "high_call_volume"
     return render(
         request,

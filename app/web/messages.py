@@ -75,6 +75,7 @@ MESSAGES: dict[str, str] = {
     "callback_sending_body_only": "Only the team that asked for the call back can withdraw it",
     "precondition_failed": "Someone else changed this call back while you were looking at it. "
     "Reload the page and check it before you try again",
+    "return_reason_required": "Select why this call back is not for your team",
     "concurrent_change": "Someone else changed this at the same moment. Reload the page and "
     "try again",
     # Reports.
