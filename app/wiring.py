@@ -1,5 +1,6 @@
 """Wiring once, where the app or a command is built: the email kinds each package owns, the
-outbox's Message-ID domain, the outbox's metrics, and the periodic jobs the worker is handed.
+outbox's Message-ID domain, the outbox's and call backs' metrics, and the periodic jobs the
+worker is handed.
 
 `create_app` and the `handoff` commands call `wire`, and build the outbox worker with
 `outbox_worker`; below this layer no package names another's emails or jobs.
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.callbacks import metrics as callback_metrics
 from app.callbacks.emails import CALLBACK_REQUEST_EMAIL
 from app.core import metrics
 from app.core.clock import Clock
@@ -30,6 +32,7 @@ def register() -> None:
     for kind in EMAIL_KINDS:
         KINDS.register(kind)
     metrics.register_scrape_collector("outbox", outbox_metrics.outbox_families)
+    metrics.register_scrape_collector("callbacks", callback_metrics.callback_families)
 
 
 def wire(settings: Settings) -> None:

@@ -1,7 +1,9 @@
-"""`python -m bench all|write-path|report|outbox-drain --db postgresql+asyncpg://... [--json f]`.
+"""`python -m bench all|write-path|report|outbox-drain|callbacks --db postgresql+asyncpg://...
+[--json f]`.
 
-`all` runs the write path (1, and its memory, 4), the report at scale (2, and 4) and the
-outbox drain (3), and prints for each figure the project, the baseline and their ratio.
+`all` runs the write path (1, and its memory, 4), the report at scale (2, and 4), the
+outbox drain (3) and the call back list and lifecycle at scale (5), and prints for each
+figure the project, the baseline and their ratio.
 """
 
 import argparse
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import outbox_drain, report, write_path
+from bench import callbacks, outbox_drain, report, write_path
 from bench.common import Config, Result
 
 # Each benchmark is a module with run(config) -> list[Result], run in this order by `all`.
@@ -21,6 +23,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Result]]] = {
     "write-path": write_path.run,
     "report": report.run,
     "outbox-drain": outbox_drain.run,
+    "callbacks": callbacks.run,
 }
 
 
@@ -77,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         default=Config.outbox_connections,
         help="SMTP connections of the drain and of the second bare loop",
     )
+    parser.add_argument(
+        "--callback-sizes",
+        default=",".join(str(n) for n in Config.callback_sizes),
+        help="call back requests seeded for the call back benchmark, comma-separated "
+        "(timed with --report-warmup and --report-repeats)",
+    )
     args = parser.parse_args(argv)
 
     config = Config(
@@ -93,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         outbox_messages=args.outbox_messages,
         outbox_warmup=args.outbox_warmup,
         outbox_connections=args.outbox_connections,
+        callback_sizes=tuple(int(n) for n in args.callback_sizes.split(",")),
     )
     names = list(BENCHMARKS) if args.benchmark == "all" else [args.benchmark]
     started = datetime.now(UTC)

@@ -43,6 +43,7 @@ class Config:
     outbox_messages: int = 5000  # call back emails drained per run
     outbox_warmup: int = 200  # emails drained (and sent by the baseline) before the runs
     outbox_connections: int = 4  # HANDOFF_SMTP_CONNECTIONS for the drain, and the N-connection loop
+    callback_sizes: tuple[int, ...] = (10_000, 1_000_000)  # call back requests seeded, in turn
 
 
 @dataclass

@@ -124,3 +124,28 @@ def test_outbox_drain_benchmark_sends_every_message_on_both_sides(tmp_path: Path
     assert len([line for line in printed if line.startswith("outbox_drain")]) == 2
     _assert_ratio(one)
     _assert_ratio(same)
+
+
+def test_callbacks_benchmark_times_the_list_and_the_writes_against_the_sql(
+    tmp_path: Path,
+) -> None:
+    printed, report = _bench(
+        tmp_path,
+        "callbacks",
+        "--callback-sizes",
+        "200,1000",
+        "--report-warmup",
+        "1",
+        "--report-repeats",
+        "2",
+    )
+    seeded = [line for line in printed if line.startswith("callbacks: seeded")]
+    assert [line.split()[2] for line in seeded] == ["200", "800"]  # grown to each size in turn
+    names = [r["benchmark"] for r in report["results"]]
+    assert names == ["callbacks_list", "callbacks_write"] * 2 + ["callbacks_list_growth"]
+    # (the bench checks the project's first page against the SQL's on every repeat)
+    for result in report["results"][:4]:
+        _assert_ratio(result)
+        assert len(result["runs"]["project"]) == len(result["runs"]["baseline"]) == 2
+    assert report["results"][-1]["runs"].keys() == {"200", "1k"}
+    assert any("Index Scan" in line or "Index Only Scan" in line for line in printed)

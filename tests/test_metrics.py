@@ -150,3 +150,33 @@ async def test_metrics_still_answer_when_the_database_does_not(app, client) -> N
 
 async def test_metrics_are_not_part_of_the_api_document(app) -> None:
     assert "/metrics" not in app.openapi()["paths"]
+
+
+async def test_the_call_back_gauges_count_open_and_overdue_requests_by_receiving_body(
+    client, clock: FixedClock, cqc_agent: Key, lgsco_agent: Key
+) -> None:
+    from datetime import timedelta
+
+    from tests.helpers import failed_transfer
+
+    ids = [
+        (await failed_transfer(client, cqc_agent, clock.now()))["callback_request_id"]
+        for _ in range(3)
+    ]
+    closed = await client.post(
+        f"/v1/callbacks/{ids[0]}/attempts", json={"result": "reached"}, headers=lgsco_agent.headers
+    )
+    assert closed.status_code == 200, closed.text
+    samples = await scrape(client)
+    assert value(samples, "handoff_callback_requests_open", to_org="lgsco") == 2
+    assert value(samples, "handoff_callback_requests_overdue", to_org="lgsco") == 0
+    attempted = await client.post(
+        f"/v1/callbacks/{ids[1]}/attempts", json={"result": "busy"}, headers=lgsco_agent.headers
+    )
+    assert attempted.status_code == 200, attempted.text
+
+    # Past the first-attempt target (4 working hours): the one never attempted is overdue.
+    clock.advance(int(timedelta(hours=4, seconds=1).total_seconds()))
+    samples = await scrape(client)
+    assert value(samples, "handoff_callback_requests_open", to_org="lgsco") == 2
+    assert value(samples, "handoff_callback_requests_overdue", to_org="lgsco") == 1

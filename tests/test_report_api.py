@@ -16,7 +16,7 @@ from app.core.database import make_sessionmaker
 from app.core.months import Month
 from app.reports import service
 from app.reports.models import ReportPublication
-from app.reports.schemas import MEASURES, Change, FigureSet, Measures
+from app.reports.schemas import CALLBACK_MEASURES, MEASURES, Change, FigureSet, Measures
 from tests.conftest import Key
 from tests.events import Contacts
 from tests.helpers import assert_problem
@@ -184,6 +184,14 @@ def figures_of(report: dict) -> dict[tuple[str, str, str], tuple]:  # type: igno
                 change["absolute"],
                 change["percent"],
             )
+        for measure, _ in CALLBACK_MEASURES if figures.get("callbacks") else ():
+            callbacks = figures["callbacks"]
+            out[(from_org, to_org, f"callbacks.{measure}")] = (
+                callbacks["this_month"][measure],
+                callbacks["previous_month"][measure],
+                None,
+                None,
+            )
     return out
 
 
@@ -194,6 +202,8 @@ def figures_from_rows(rows: list[list]) -> dict[tuple[str, str, str], tuple]:  #
         values = dict(zip(header, row, strict=True))
 
         def number(value, kind=int):  # type: ignore[no-untyped-def]
+            if isinstance(value, float) or (isinstance(value, str) and "." in value):
+                kind = float  # the call backs' hours and shares
             return None if value in ("", None) else kind(value)
 
         out[(values["from_org"], values["to_org"], values["measure"])] = (

@@ -13,7 +13,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from app.core.clock import FixedClock
-from app.reports.exports import SUMMARY_HEADINGS
+from app.reports.exports import CALLBACK_HEADINGS, SUMMARY_HEADINGS
 from app.reports.schemas import MEASURES
 from tests.conftest import Key
 from tests.events import Contacts
@@ -31,13 +31,18 @@ def contacts(client, clock: FixedClock) -> Contacts:  # type: ignore[no-untyped-
 
 def tables(rows: list[list[Any]]) -> dict[str, dict[str, list[Any]]]:
     """{direction label: {measure label: [this, previous, change, change %]}} below the
-    headings row, a table being a label row followed by its measure rows."""
+    headings row (up to the call backs' own headings), a table being a label row followed by
+    its measure rows."""
     start = next(
         i for i, row in enumerate(rows) if row[: len(SUMMARY_HEADINGS)] == SUMMARY_HEADINGS
     )
+    end = next(
+        (i for i, row in enumerate(rows) if row[: len(CALLBACK_HEADINGS)] == CALLBACK_HEADINGS),
+        len(rows),
+    )
     found: dict[str, dict[str, list[Any]]] = {}
     current: dict[str, list[Any]] = {}
-    for row in rows[start + 1 :]:
+    for row in rows[start + 1 : end]:
         if not any(cell not in ("", None) for cell in row):
             continue
         if all(cell in ("", None) for cell in row[1:5]):

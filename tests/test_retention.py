@@ -1,6 +1,7 @@
 """Callers' details are kept only as long as needed: purged a set time after the call back
-email is sent (or became dead), by `handoff purge` and by the outbox worker, leaving the
-record, its delivery status and every report figure as they were."""
+request is closed, by `handoff purge` and by the outbox worker, leaving the record, its
+delivery status and every report figure as they were. An open request keeps them, and one
+open too long is listed for team leaders instead."""
 
 import asyncio
 import uuid
@@ -41,29 +42,40 @@ async def _purge(app, settings: Settings, clock: FixedClock) -> int:  # type: ig
     )
 
 
+async def _withdraw(client: httpx.AsyncClient, key: Key, callback_id: uuid.UUID) -> None:
+    response = await client.post(f"/v1/callbacks/{callback_id}/withdraw", headers=key.headers)
+    assert response.status_code == 200, response.text
+
+
 async def _audit_rows(app, action: str) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
     async with app.state.sessionmaker() as session:
         query = select(AuditEvent).where(AuditEvent.action == action)
         return list((await session.scalars(query)).all())
 
 
-async def test_the_callers_details_go_30_days_after_the_email_is_sent(
+async def test_the_callers_details_go_30_days_after_the_request_is_closed(
     app, client, settings: Settings, clock: FixedClock, cqc_agent: Key
 ) -> None:
     callback_id = await request_callback(client, cqc_agent, clock)
     clock.advance(60)
     assert await worker(app, settings).drain() == {"sent": 1}
-    sent_at = clock.now()
     [eml] = eml_files(settings.email_dir)
     assert CALLER["name"] in eml.read_text()
     before = await _callback(client, cqc_agent, callback_id)
     assert before["caller"]["name"] == CALLER["name"]
 
-    clock.set(sent_at + timedelta(days=30) - timedelta(seconds=1))
+    # Sent long ago, but still open: the receiving body needs the details to call back.
+    clock.advance(60 * DAY)
+    assert await _purge(app, settings, clock) == 0
+    await _withdraw(client, cqc_agent, callback_id)
+    closed_at = clock.now()
+    before = await _callback(client, cqc_agent, callback_id)
+
+    clock.set(closed_at + timedelta(days=30) - timedelta(seconds=1))
     assert await _purge(app, settings, clock) == 0
     assert (await _callback(client, cqc_agent, callback_id))["caller"] is not None
 
-    clock.set(sent_at + timedelta(days=30))
+    clock.set(closed_at + timedelta(days=30))
     assert await _purge(app, settings, clock) == 1
 
     after = await _callback(client, cqc_agent, callback_id)
@@ -75,6 +87,8 @@ async def test_the_callers_details_go_30_days_after_the_email_is_sent(
     assert after["requested_at"] == before["requested_at"]
     assert after["permission_to_share_at"] == before["permission_to_share_at"]
     assert after["delivery"] == before["delivery"] and after["delivery"]["status"] == "sent"
+    life = ("state", "outcome", "closed_at", "attempts", "version")
+    assert {k: after[k] for k in life} == {k: before[k] for k in life}
     # The file backend's copy of the email held the details too.
     assert eml_files(settings.email_dir) == []
     async with app.state.sessionmaker() as session:
@@ -90,7 +104,7 @@ async def test_the_callers_details_go_30_days_after_the_email_is_sent(
     assert len(await _audit_rows(app, "purge")) == 1
 
 
-async def test_a_dead_email_is_purged_after_its_own_period_and_a_pending_one_never(
+async def test_a_closed_request_whose_email_waits_keeps_them_and_a_dead_one_does_not(
     app, client, settings: Settings, clock: FixedClock, cqc_agent: Key, lgsco_agent: Key
 ) -> None:
     refusing = SmtpServer().start()
@@ -100,20 +114,21 @@ async def test_a_dead_email_is_purged_after_its_own_period_and_a_pending_one_nev
         assert await worker(app, refusing.settings(settings)).drain() == {"dead": 1}
     finally:
         refusing.stop()
-    went_dead = clock.now()
     pending_id = await request_callback(client, lgsco_agent, clock)
-    short = settings.model_copy(update={"dead_message_retention_days": 7})
+    await _withdraw(client, cqc_agent, dead_id)
+    await _withdraw(client, lgsco_agent, pending_id)
+    closed_at = clock.now()
 
-    clock.set(went_dead + timedelta(days=7) - timedelta(seconds=1))
-    assert await _purge(app, short, clock) == 0
-    clock.set(went_dead + timedelta(days=7))
-    assert await _purge(app, short, clock) == 1
+    clock.set(closed_at + timedelta(days=30) - timedelta(seconds=1))
+    assert await _purge(app, settings, clock) == 0
+    clock.set(closed_at + timedelta(days=30))
+    assert await _purge(app, settings, clock) == 1
     dead = await _callback(client, cqc_agent, dead_id)
     assert dead["caller"] is None and dead["delivery"]["status"] == "dead"
 
     # An email still waiting to go needs the details: they stay, however long it waits.
     clock.advance(365 * DAY)
-    assert await _purge(app, short, clock) == 0
+    assert await _purge(app, settings, clock) == 0
     assert (await _callback(client, lgsco_agent, pending_id))["caller"]["name"] == CALLER["name"]
 
     # A dead email whose details are gone cannot be queued again.
@@ -123,6 +138,47 @@ async def test_a_dead_email_is_purged_after_its_own_period_and_a_pending_one_nev
     )
     get_settings.cache_clear()
     assert retried.exit_code == 1 and "purged" in retried.output
+
+
+async def test_a_request_open_too_long_is_listed_for_team_leaders_not_purged(
+    app,
+    client,
+    settings: Settings,
+    clock: FixedClock,
+    cqc_agent: Key,
+    cqc_leader: Key,
+    lgsco_agent: Key,
+    lgsco_leader: Key,
+) -> None:
+    stale_id = await request_callback(client, cqc_agent, clock)
+    clock.advance(DAY)
+    recent_id = await request_callback(client, cqc_agent, clock)
+    closed_id = await request_callback(client, cqc_agent, clock)
+    await _withdraw(client, cqc_agent, closed_id)
+    assert await worker(app, settings).drain() == {"sent": 3}
+
+    def stale_ids(response: httpx.Response) -> list[str]:
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    incoming = "/v1/callbacks?direction=incoming&stale=true"
+    outgoing = "/v1/callbacks?direction=outgoing&stale=true"
+    clock.advance(89 * DAY)  # the first request is 90 days old, less a second
+    clock.advance(-1)
+    assert stale_ids(await client.get(incoming, headers=lgsco_leader.headers)) == []
+    clock.advance(2)
+    assert stale_ids(await client.get(incoming, headers=lgsco_leader.headers)) == [str(stale_id)]
+    assert stale_ids(await client.get(outgoing, headers=cqc_leader.headers)) == [str(stale_id)]
+    refused = await client.get(incoming, headers=lgsco_agent.headers)
+    assert refused.status_code == 403 and refused.json()["code"] == "insufficient_role"
+
+    # The purge leaves every open request's details alone, however old.
+    clock.advance(400 * DAY)
+    assert await _purge(app, settings, clock) == 1  # the withdrawn one only
+    for callback_id in (stale_id, recent_id):
+        assert (await _callback(client, cqc_agent, callback_id))["caller"] is not None
+    both = stale_ids(await client.get(incoming, headers=lgsco_leader.headers))
+    assert sorted(both) == sorted([str(stale_id), str(recent_id)])
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -145,9 +201,10 @@ async def test_handoff_purge_counts_purges_and_exits_0(
 ) -> None:
     callback_id = await request_callback(client, cqc_agent, clock)
     assert await worker(app, settings).drain() == {"sent": 1}
+    await _withdraw(client, cqc_agent, callback_id)
     runner = CliRunner()
-    # The command runs on the real clock; a retention of 0 days makes the sent email due.
-    env = _env(settings, HANDOFF_PERSONAL_DATA_RETENTION_DAYS="0")
+    # The command runs on the real clock; a retention of 0 days makes the closed request due.
+    env = _env(settings, HANDOFF_CALLBACK_RETENTION_DAYS="0")
 
     def purge(*args: str):  # type: ignore[no-untyped-def]
         get_settings.cache_clear()
@@ -180,18 +237,20 @@ async def test_the_worker_purges_once_per_interval_by_its_clock(
     app, client, settings: Settings, clock: FixedClock, cqc_agent: Key, lgsco_agent: Key
 ) -> None:
     hourly = settings.model_copy(
-        update={"personal_data_retention_days": 0, "purge_interval_seconds": 3600}
+        update={"callback_retention_days": 0, "purge_interval_seconds": 3600}
     )
     the_worker = worker(app, hourly)
     purge = purge_job(the_worker.sessionmaker, hourly)  # what app.wiring hands the worker
     first = await request_callback(client, cqc_agent, clock)
     await the_worker.run_once()
+    await _withdraw(client, cqc_agent, first)
     assert await purge.run_if_due(clock.now()) == 1  # the first round purges at once
     assert (await _callback(client, cqc_agent, first))["caller"] is None
     started = clock.now()
 
     second = await request_callback(client, lgsco_agent, clock)
     await the_worker.run_once()
+    await _withdraw(client, lgsco_agent, second)
     clock.set(started + timedelta(seconds=3599))
     assert await purge.run_if_due(clock.now()) is None  # not an hour yet: not even a query
     assert (await _callback(client, lgsco_agent, second))["caller"] is not None
@@ -204,7 +263,7 @@ async def test_two_purges_at_once_purge_and_audit_each_request_once(
     app, client, settings: Settings, clock: FixedClock, cqc_agent: Key
 ) -> None:
     for _ in range(3):
-        await request_callback(client, cqc_agent, clock)
+        await _withdraw(client, cqc_agent, await request_callback(client, cqc_agent, clock))
     assert await worker(app, settings).drain() == {"sent": 3}
     clock.advance(31 * DAY)
 
@@ -229,6 +288,10 @@ async def test_the_monthly_report_is_identical_before_and_after_a_purge(
     await record_october(Contacts(client, clock), cqc_agent, lgsco_agent)
     clock.set(at("2026-11-02T09:00:00"))
     assert await worker(app, settings).drain() == {"sent": 4 + 2}  # 4 call backs, 2 feedback
+    for leader, agent in ((cqc_leader, cqc_agent), (lgsco_leader, lgsco_agent)):
+        mine = (await client.get("/v1/callbacks", headers=leader.headers)).json()["items"]
+        for item in mine:
+            await _withdraw(client, agent, item["id"])
     clock.set(at("2026-12-05T09:00:00"))
     url = f"/v1/reports/contact-volumes/{OCT}"
     before = {
@@ -253,9 +316,10 @@ async def test_the_worker_the_wiring_builds_purges_between_its_rounds(
     from app.core.periodic import PeriodicJob
     from app.wiring import outbox_worker
 
-    due_at_once = settings.model_copy(update={"personal_data_retention_days": 0})
+    due_at_once = settings.model_copy(update={"callback_retention_days": 0})
     callback_id = await request_callback(client, cqc_agent, clock)
     assert await worker(app, due_at_once).drain() == {"sent": 1}
+    await _withdraw(client, cqc_agent, callback_id)
     the_worker = outbox_worker(app.state.sessionmaker, due_at_once, app.state.routes, clock)
     assert [job.name for job in the_worker.jobs] == ["purge"]
     stop = asyncio.Event()

@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
@@ -8,7 +9,7 @@ from app.callbacks.lifecycle import CallbackState, Direction
 from app.callbacks.lifecycle_schemas import AttemptCreate, CallbackReturn
 from app.callbacks.schemas import CallbackPage, CallbackRead, DeliveryStatus
 from app.core.auth import AnyKey, Role
-from app.core.deps import ClockDep, Session
+from app.core.deps import ClockDep, Session, SettingsDep
 from app.core.errors import Forbidden
 from app.core.months import Month, MonthText
 from app.core.pagination import Cursor, PageSize
@@ -28,7 +29,12 @@ async def get_callback(
     return CallbackRead.build(view)
 
 
-_LIST_403 = {403: {"description": "`insufficient_role`: the outgoing list needs a team leader."}}
+_LIST_403 = {
+    403: {
+        "description": "`insufficient_role`: the outgoing list and the stale one need a team "
+        "leader."
+    }
+}
 
 
 @router.get("", operation_id="list_callbacks", responses=_LIST_403)  # type: ignore[arg-type]
@@ -36,6 +42,7 @@ async def list_callbacks(
     principal: AnyKey,
     session: Session,
     clock: ClockDep,
+    settings: SettingsDep,
     direction: Annotated[
         Direction,
         Query(
@@ -49,20 +56,30 @@ async def list_callbacks(
         bool | None, Query(description="Only those overdue now (true) or not (false).")
     ] = None,
     status: Annotated[DeliveryStatus | None, Query(description="The email's delivery.")] = None,
+    stale: Annotated[
+        bool,
+        Query(
+            description="Only the open requests made more than HANDOFF_OPEN_CALLBACK_MAX_DAYS "
+            "(default 90) days ago, whose caller's details retention keeps until they are "
+            "closed (team leaders and up)."
+        ),
+    ] = False,
     limit: PageSize = 50,
     cursor: Cursor = None,
 ) -> CallbackPage:
-    if direction is Direction.outgoing and not principal.can(Role.team_leader):
+    if (direction is Direction.outgoing or stale) and not principal.can(Role.team_leader):
         raise Forbidden("insufficient_role", f"This needs a key with the {Role.team_leader} role.")
+    now = clock.now()
     views, next_cursor = await lifecycle.list_callbacks(
         session,
         principal,
         direction=direction,
-        now=clock.now(),
+        now=now,
         month=Month.parse(month) if month else None,
         state=state,
         overdue=overdue,
         delivery_status=status.value if status else None,
+        stale_before=now - timedelta(days=settings.open_callback_max_days) if stale else None,
         limit=limit,
         cursor=cursor,
     )

@@ -38,6 +38,7 @@ from app.core.errors import Conflict, DomainError, Forbidden
 from app.core.months import Month
 from app.core.pagination import decode_cursor, newest_first, split_page
 from app.core.rules import not_before, not_in_future
+from app.core.working_time import working_seconds_between
 from app.outbox.models import OutboxMessage
 from app.protocol.context import RequestContext
 
@@ -136,7 +137,7 @@ def is_overdue(callback: CallbackRequest, now: datetime) -> bool:
     return now > callback.close_due_at
 
 
-def _overdue_clause(now: datetime) -> ColumnElement[bool]:
+def overdue_clause(now: datetime) -> ColumnElement[bool]:
     """`is_overdue` in SQL."""
     return and_(
         CallbackRequest.state != CallbackState.closed.value,
@@ -148,6 +149,32 @@ def _overdue_clause(now: datetime) -> ColumnElement[bool]:
             CallbackRequest.close_due_at < now,
         ),
     )
+
+
+def stale_clause(opened_before: datetime) -> ColumnElement[bool]:
+    """Still open, and made before `opened_before` (now less HANDOFF_OPEN_CALLBACK_MAX_DAYS):
+    a request retention does not purge while it is open, listed for team leaders instead."""
+    return and_(
+        CallbackRequest.state != CallbackState.closed.value,
+        CallbackRequest.requested_at < opened_before,
+    )
+
+
+async def count_stale(
+    session: AsyncSession, body: str, opened_before: datetime
+) -> dict[Direction, int]:
+    """How many of the body's requests, incoming and outgoing, are stale (two counts)."""
+    counts = {}
+    for direction in (Direction.incoming, Direction.outgoing):
+        counts[direction] = (
+            await session.scalar(
+                select(func.count())
+                .select_from(CallbackRequest)
+                .where(_direction_clause(body, direction), stale_clause(opened_before))
+            )
+            or 0
+        )
+    return counts
 
 
 def with_details() -> Select:  # type: ignore[type-arg]
@@ -228,6 +255,7 @@ def list_statement(
     open_only: bool = False,
     overdue: bool | None = None,
     delivery_status: str | None = None,
+    stale_before: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Select:  # type: ignore[type-arg]
@@ -244,10 +272,12 @@ def list_statement(
     if open_only:
         query = query.where(CallbackRequest.state != CallbackState.closed.value)
     if overdue is not None:
-        clause = _overdue_clause(now)
+        clause = overdue_clause(now)
         query = query.where(clause if overdue else not_(clause))
     if delivery_status is not None:
         query = query.where(OutboxMessage.status == delivery_status)
+    if stale_before is not None:
+        query = query.where(stale_clause(stale_before))
     if direction is Direction.incoming:
         return _oldest_due_first(query, cursor, limit)
     return newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
@@ -264,6 +294,7 @@ async def list_callbacks(
     open_only: bool = False,
     overdue: bool | None = None,
     delivery_status: str | None = None,
+    stale_before: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[CallbackView], str | None]:
@@ -279,6 +310,7 @@ async def list_callbacks(
         open_only=open_only,
         overdue=overdue,
         delivery_status=delivery_status,
+        stale_before=stale_before,
         limit=limit,
         cursor=cursor,
     )
@@ -306,7 +338,7 @@ async def count_open(
         await session.execute(
             select(
                 func.count(),
-                func.coalesce(func.sum(case((_overdue_clause(now), 1), else_=0)), 0),
+                func.coalesce(func.sum(case((overdue_clause(now), 1), else_=0)), 0),
             )
             .select_from(CallbackRequest)
             .where(
@@ -452,12 +484,29 @@ def _acknowledgement(principal: Principal, now: datetime) -> dict[str, Any]:
     }
 
 
-def _closing(principal: Principal, now: datetime, outcome: CallbackOutcome) -> dict[str, Any]:
+def _working_seconds(
+    ctx: RequestContext, callback: CallbackRequest, moment: datetime
+) -> float | None:
+    """Working seconds from the request to `moment` in the receiving body's opening hours
+    (what the report aggregates); None when the body has left the route table."""
+    body = ctx.routes.body(callback.to_org)
+    if body is None:
+        return None
+    # A request may be stamped a little after now (the allowed clock skew): count it as 0.
+    return working_seconds_between(
+        callback.requested_at, max(moment, callback.requested_at), body.opening_hours
+    )
+
+
+def _closing(
+    principal: Principal, ctx: RequestContext, callback: CallbackRequest, outcome: CallbackOutcome
+) -> dict[str, Any]:
     return {
         "state": CallbackState.closed.value,
         "outcome": outcome.value,
-        "closed_at": now,
+        "closed_at": ctx.now,
         "closed_by_key_id": principal.key_id,
+        "close_working_seconds": _working_seconds(ctx, callback, ctx.now),
     }
 
 
@@ -516,6 +565,7 @@ async def record_attempt(
             actions.insert(0, audit.AuditAction.acknowledge)
         if callback.first_attempt_at is None or moment < callback.first_attempt_at:
             values["first_attempt_at"] = moment
+            values["first_attempt_working_seconds"] = _working_seconds(ctx, callback, moment)
 
         outcome: CallbackOutcome | None = None
         if result is AttemptResult.reached:
@@ -534,7 +584,7 @@ async def record_attempt(
             if (unsuccessful or 0) + 1 >= _max_attempts(ctx, callback):
                 outcome = CallbackOutcome.unreachable
         if outcome is not None:
-            values |= _closing(principal, ctx.now, outcome)
+            values |= _closing(principal, ctx, callback, outcome)
             actions.append(audit.AuditAction.close)
 
         if await _save(session, callback, **values):
@@ -568,7 +618,7 @@ async def return_callback(
         _receiving_only(principal, callback)
         _check_precondition(callback, if_match)
         _check_open(callback)
-        values = _closing(principal, ctx.now, CallbackOutcome.returned)
+        values = _closing(principal, ctx, callback, CallbackOutcome.returned)
         if await _save(session, callback, return_reason=reason.value, **values):
             _audit(session, principal, audit.AuditAction.return_, callback, ctx.now)
             return callback
@@ -590,7 +640,7 @@ async def withdraw(
         _check_precondition(callback, if_match)
         _check_open(callback)
         if await _save(
-            session, callback, **_closing(principal, ctx.now, CallbackOutcome.withdrawn)
+            session, callback, **_closing(principal, ctx, callback, CallbackOutcome.withdrawn)
         ):
             _audit(session, principal, audit.AuditAction.withdraw, callback, ctx.now)
             return callback

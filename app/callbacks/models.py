@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Uuid, text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, UTCDateTime
@@ -29,6 +29,20 @@ class CallbackRequest(Base):
         Index("ix_callback_requests_incoming", "to_org", "close_due_at", "id"),
         # The sending body's list filtered by state, newest first.
         Index("ix_callback_requests_outgoing_state", "from_org", "state", "requested_at", "id"),
+        # The report's ranges over a month (app/reports/callbacks.py).
+        Index("ix_callback_requests_requested_at", "requested_at"),
+        Index(
+            "ix_callback_requests_first_attempt_at",
+            "first_attempt_at",
+            postgresql_where=text("first_attempt_at IS NOT NULL"),
+            sqlite_where=text("first_attempt_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_callback_requests_closed_at",
+            "closed_at",
+            postgresql_where=text("closed_at IS NOT NULL"),
+            sqlite_where=text("closed_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -64,6 +78,11 @@ class CallbackRequest(Base):
     # The route's targets in the receiving body's working hours (RouteTable.callback_due).
     first_attempt_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     close_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Working seconds (the receiving body's opening hours) from the request to its first
+    # attempt and to its closing, written with the transition, so that the report's medians
+    # and percentiles are SQL aggregates. NULL until then (or when the body has left the table).
+    first_attempt_working_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    close_working_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     caller: Mapped["CallerDetails | None"] = relationship(
         back_populates="callback_request", uselist=False, lazy="raise", passive_deletes=True
     )

@@ -83,17 +83,19 @@ class Settings(BaseSettings):
     outbox_backoff_base_seconds: float = Field(
         default=30.0, description="First retry delay; doubles each attempt, with jitter."
     )
-    personal_data_retention_days: int = Field(
+    callback_retention_days: int = Field(
         default=30,
         ge=0,
-        description="Days after a call back email is sent before the caller's name, number "
-        "and provider are purged.",
+        description="Days after a call back request is closed before the caller's name, "
+        "number and provider are purged. An open request keeps them (the receiving body "
+        "needs them to call back), and so does one whose email is still waiting to be sent.",
     )
-    dead_message_retention_days: int = Field(
-        default=30,
-        ge=0,
-        description="Days after a call back email became dead (never sent) before the "
-        "caller's details are purged; `handoff outbox retry` can still send it until then.",
+    open_callback_max_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days after which a call back request still open is listed for team "
+        "leaders as stale (`GET /v1/callbacks?stale=true`, and a line on the report page) "
+        "rather than purged: its caller's details stay until it is closed.",
     )
     purge_interval_seconds: float = Field(
         default=3600.0,

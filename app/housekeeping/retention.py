@@ -1,12 +1,16 @@
 """Purging callers' details once they are no longer needed, with the .eml copies of their
 emails, and the expired idempotency keys (whose stored answers can hold them too).
 
-A call back request keeps its dates, route, reason, reference and delivery status for the
-report and the audit trail; only `caller_details` (name, number, provider) goes, and
-`personal_data_purged_at` says when. Due means: the email was sent more than
-`personal_data_retention_days` ago, or it became dead (never sent) more than
-`dead_message_retention_days` ago. Requests whose email is still pending or retrying keep the
-details, since the email cannot be sent without them.
+A call back request keeps its dates, route, reason, reference, life (state, outcome,
+attempts, working times) and delivery status for the report and the audit trail; only
+`caller_details` (name, number, provider) goes, and `personal_data_purged_at` says when.
+
+Due means: the request was closed (reached, unreachable, withdrawn or returned) more than
+`callback_retention_days` ago. An open request keeps the details however old it is: the
+receiving body needs them to call back. One open longer than `open_callback_max_days` is
+listed for team leaders as stale (`GET /v1/callbacks?stale=true`, app.callbacks.lifecycle's
+`stale_clause`, and a line on the report page) rather than purged silently. A closed request
+whose email is still pending or retrying keeps them too: the email cannot go without them.
 """
 
 import asyncio
@@ -30,16 +34,17 @@ from app.outbox.models import DeliveryStatus, OutboxMessage
 logger = logging.getLogger("handoff.retention")
 
 BATCH_SIZE = 500
+# An email still to be sent needs the caller's details.
+WAITING = (DeliveryStatus.pending.value, DeliveryStatus.retrying.value)
 
 
 @dataclass(frozen=True)
 class Retention:
-    sent_days: int
-    dead_days: int
+    closed_days: int
 
     @classmethod
     def of(cls, settings: Settings) -> "Retention":
-        return cls(settings.personal_data_retention_days, settings.dead_message_retention_days)
+        return cls(settings.callback_retention_days)
 
 
 def _its_email() -> ColumnElement[bool]:
@@ -50,24 +55,16 @@ def _its_email() -> ColumnElement[bool]:
 
 
 def _due(now: datetime, retention: Retention) -> Select[uuid.UUID]:
-    """Ids of call back requests whose caller's details may go now, oldest first."""
-    sent_before = now - timedelta(days=retention.sent_days)
-    dead_before = now - timedelta(days=retention.dead_days)
+    """Ids of call back requests whose caller's details may go now (closed long enough
+    ago, their email not waiting), a range over the index of `closed_at`."""
+    closed_before = now - timedelta(days=retention.closed_days)
     return (
         select(CallbackRequest.id)
-        .join(OutboxMessage, _its_email())
+        .outerjoin(OutboxMessage, _its_email())
         .where(
             CallbackRequest.personal_data_purged_at.is_(None),
-            or_(
-                and_(
-                    OutboxMessage.status == DeliveryStatus.sent,
-                    OutboxMessage.sent_at <= sent_before,
-                ),
-                and_(
-                    OutboxMessage.status == DeliveryStatus.dead,
-                    OutboxMessage.last_error_at <= dead_before,
-                ),
-            ),
+            CallbackRequest.closed_at <= closed_before,
+            or_(OutboxMessage.id.is_(None), OutboxMessage.status.not_in(WAITING)),
         )
     )
 
@@ -86,9 +83,9 @@ async def purge_batch(
     retention: Retention,
     actor: audit.Actor,
     limit: int = BATCH_SIZE,
-) -> list[uuid.UUID]:
+) -> tuple[int, list[uuid.UUID]]:
     """Purge up to `limit` due requests in the session's transaction (the caller commits);
-    returns the ids of the outbox messages whose stored copies should go too.
+    returns how many, and the ids of the outbox messages whose stored copies should go too.
 
     The UPDATE re-checks `personal_data_purged_at IS NULL`, so two purges running at once
     (two workers, or the CLI beside a worker) each purge and audit a request only once.
@@ -99,7 +96,7 @@ async def purge_batch(
             .where(
                 CallbackRequest.id.in_(
                     _due(now, retention)
-                    .order_by(CallbackRequest.requested_at)
+                    .order_by(CallbackRequest.closed_at)
                     .limit(limit)
                     .scalar_subquery()
                 ),
@@ -111,7 +108,7 @@ async def purge_batch(
         )
     ).all()
     if not purged:
-        return []
+        return 0, []
     ids = [row.id for row in purged]
     await session.execute(
         delete(CallerDetails)
@@ -138,7 +135,7 @@ async def purge_batch(
             OutboxMessage.kind == CALLBACK_REQUEST_EMAIL, OutboxMessage.subject_id.in_(ids)
         )
     )
-    return list(outbox_ids)
+    return len(purged), list(outbox_ids)
 
 
 async def purge_personal_data(
@@ -159,12 +156,14 @@ async def purge_personal_data(
     total = 0
     while True:
         async with sessionmaker() as session:
-            outbox_ids = await purge_batch(session, now=now, retention=retention, actor=actor)
+            purged, outbox_ids = await purge_batch(
+                session, now=now, retention=retention, actor=actor
+            )
             await session.commit()
-        total += len(outbox_ids)
+        total += purged
         if files is not None and outbox_ids:
             await asyncio.to_thread(files.remove, outbox_ids)
-        if len(outbox_ids) < BATCH_SIZE:
+        if purged < BATCH_SIZE:
             break
     # Stored answers to retried requests are sealed, but hold a caller's details all the same.
     async with sessionmaker() as session:

@@ -14,7 +14,13 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from app.core.months import LONDON
-from app.reports.schemas import MEASURES, ContactVolumeReport, FigureSet
+from app.reports.schemas import (
+    CALLBACK_MEASURES,
+    MEASURES,
+    CallbackFigureSet,
+    ContactVolumeReport,
+    FigureSet,
+)
 
 
 class ReportFormat(StrEnum):
@@ -57,7 +63,9 @@ FIGURE_COLUMNS = [
 
 
 def figure_rows(report: ContactVolumeReport) -> Iterator[list[Any]]:
-    """One row per direction and measure, then the totals over every direction."""
+    """One row per direction and measure, each direction's call back figures after its
+    measures (named `callbacks.<figure>`, with no change columns: medians do not subtract),
+    then the totals over every direction."""
     sets: list[tuple[str, str, str, FigureSet]] = [
         (d.label, d.from_org, d.to_org, d) for d in report.directions
     ]
@@ -76,6 +84,22 @@ def figure_rows(report: ContactVolumeReport) -> Iterator[list[Any]]:
                 getattr(figures.previous_month, measure),
                 change.absolute,
                 change.percent,
+            ]
+        callbacks = getattr(figures, "callbacks", None)
+        if callbacks is None:  # the totals, or a version frozen before they were counted
+            continue
+        for measure, measure_label in CALLBACK_MEASURES:
+            yield [
+                report.month,
+                label,
+                from_org,
+                to_org,
+                f"callbacks.{measure}",
+                measure_label,
+                getattr(callbacks.this_month, measure),
+                getattr(callbacks.previous_month, measure),
+                None,
+                None,
             ]
 
 
@@ -204,7 +228,8 @@ def _summary_sheet(sheet: Worksheet, report: ContactVolumeReport) -> None:
         sheet.cell(sheet.max_row, 1).font = Font(bold=True)
     sheet.append([])
     _header(sheet, SUMMARY_HEADINGS)
-    sheet.freeze_panes = f"A{sheet.max_row + 1}"  # the headings stay in view
+    freeze = f"A{sheet.max_row + 1}"
+    sheet.freeze_panes = freeze  # the headings stay in view
     sets: list[tuple[str, FigureSet]] = [(d.label, d) for d in report.directions]
     sets.append(("All directions", report.totals))
     for label, figures in sets:
@@ -230,9 +255,49 @@ def _summary_sheet(sheet: Worksheet, report: ContactVolumeReport) -> None:
             ):
                 cell.number_format = number_format
         sheet.append([])
+    with_callbacks = [(d.label, d.callbacks) for d in report.directions if d.callbacks]
+    if with_callbacks:
+        # Below the contact volumes, its own table: medians and shares have no change column.
+        _header(sheet, CALLBACK_HEADINGS)
+        sheet.freeze_panes = freeze
+        for label, callbacks in with_callbacks:
+            _append_text(sheet, [label])
+            sheet.cell(sheet.max_row, 1).font = Font(bold=True, size=13)
+            _callback_rows(sheet, callbacks)
+            sheet.append([])
     sheet.column_dimensions["A"].width = 44
     for column in "BCDE":
         sheet.column_dimensions[column].width = 16
+
+
+_HOURS = "0.0#"
+_PERCENT = "0.0%"
+
+
+CALLBACK_HEADINGS = ["Call backs", "This month", "Previous month"]
+
+
+def _callback_rows(sheet: Worksheet, callbacks: CallbackFigureSet) -> None:
+    """A direction's call back figures: this month and the previous one (no change columns:
+    a median does not subtract); a blank cell where nothing was measured."""
+    for measure, measure_label in CALLBACK_MEASURES:
+        values = [
+            getattr(callbacks.this_month, measure),
+            getattr(callbacks.previous_month, measure),
+        ]
+        if measure.endswith("_percent"):
+            values = [None if v is None else v / 100 for v in values]
+            number_format = _PERCENT
+        elif "_hours_" in measure:
+            number_format = _HOURS
+        else:
+            number_format = _COUNT
+        sheet.append([_xlsx_text(measure_label), *values])
+        row = sheet[sheet.max_row]
+        row[0].data_type = "s"
+        row[0].alignment = Alignment(indent=1)
+        for cell in row[1:]:
+            cell.number_format = number_format
 
 
 def to_xlsx(report: ContactVolumeReport) -> bytes:

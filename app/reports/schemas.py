@@ -50,10 +50,57 @@ class FigureSet(ResponseModel):
     change: Changes
 
 
+class CallbackMeasures(ResponseModel):
+    """A month's call back figures of one direction: how the requests it sent were dealt
+    with by the body they were sent to. Counts are of events in the month (made, first
+    attempted, closed); "at the month's end" is the month's last instant (or now, for the
+    month under way). Times are working hours of the receiving body; null when nothing was
+    there to measure."""
+
+    requests_made: int = Field(title="Call back requests made")
+    closed_reached: int = Field(title="Closed: caller reached")
+    closed_unreachable: int = Field(title="Closed: caller could not be reached")
+    closed_withdrawn: int = Field(title="Closed: withdrawn by the sending body")
+    closed_returned: int = Field(title="Closed: returned by the receiving body")
+    open_at_month_end: int = Field(title="Still open at the end of the month")
+    overdue_at_month_end: int = Field(title="Open and overdue at the end of the month")
+    first_attempts: int = Field(title="First attempts to call back")
+    first_attempt_hours_median: float | None = Field(
+        title="Working hours to the first attempt: median"
+    )
+    first_attempt_hours_p90: float | None = Field(
+        title="Working hours to the first attempt: 90th percentile"
+    )
+    close_hours_median: float | None = Field(title="Working hours to closing: median")
+    close_hours_p90: float | None = Field(title="Working hours to closing: 90th percentile")
+    first_attempts_within_target: int = Field(title="First attempts within their target")
+    first_attempts_within_target_percent: float | None = Field(
+        title="First attempts within their target (%)",
+        description="Share of the month's first attempts made by their due time, in percent "
+        "rounded to 0.1; null when there were none.",
+    )
+
+
+# (field name, label) in the order every format shows them.
+CALLBACK_MEASURES: list[tuple[str, str]] = [
+    (name, field.title or name) for name, field in CallbackMeasures.model_fields.items()
+]
+
+
+class CallbackFigureSet(ResponseModel):
+    this_month: CallbackMeasures
+    previous_month: CallbackMeasures
+
+
 class DirectionFigures(FigureSet):
     from_org: str
     to_org: str
     label: str = Field(examples=["CQC to LGSCO"])
+    callbacks: CallbackFigureSet | None = Field(
+        default=None,
+        description="What became of the direction's call back requests; null in a version "
+        "published before these figures were counted.",
+    )
 
 
 class ReportStatus(StrEnum):

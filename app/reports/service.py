@@ -7,7 +7,7 @@ Neither table holds caller personal data, so a purge of caller details changes n
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,9 +34,12 @@ from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackRead
 from app.keys.models import ApiKey
 from app.protocol.routes import RouteTable
+from app.reports.callbacks import EMPTY as NO_CALLBACKS
+from app.reports.callbacks import callback_figures, first_attempt_trend
 from app.reports.models import ReportPublication
 from app.reports.schemas import (
     MEASURES,
+    CallbackFigureSet,
     Change,
     Changes,
     ContactVolumeReport,
@@ -210,31 +213,46 @@ _UNMEASURED: dict[str, Any] = {
 
 
 def _with_every_measure(figure_set: dict[str, Any]) -> dict[str, Any]:
-    """`figure_set` (a frozen FigureSet) with a value for every measure `Measures` has now."""
-    return {
+    """`figure_set` (a frozen FigureSet) with a value for every measure `Measures` has now;
+    its call back figures, if it has them, with every figure `CallbackMeasures` has now
+    (one added later reads as nothing counted)."""
+    thawed = {
         **figure_set,
         **{
             part: {**dict.fromkeys(Figures.model_fields, missing), **figure_set[part]}
             for part, missing in _UNMEASURED.items()
         },
     }
+    if figure_set.get("callbacks"):
+        empty = NO_CALLBACKS.model_dump(mode="json")
+        thawed["callbacks"] = {
+            part: {**empty, **values} for part, values in figure_set["callbacks"].items()
+        }
+    return thawed
 
 
-async def month_figures(session: AsyncSession, routes: RouteTable, month: Month) -> MonthFigures:
+async def month_figures(
+    session: AsyncSession, routes: RouteTable, month: Month, now: datetime
+) -> MonthFigures:
     previous = month.previous()
     counts = await count_contacts(session, [previous, month])
+    lives = await callback_figures(session, [previous, month], now)
     rows = []
-    for direction in directions(routes, [d for _, d in counts]):
-        now = counts.get((month, direction), ZERO)
+    for direction in directions(routes, [d for _, d in counts] + [d for _, d in lives]):
+        this = counts.get((month, direction), ZERO)
         before = counts.get((previous, direction), ZERO)
         rows.append(
             DirectionFigures(
                 from_org=direction[0],
                 to_org=direction[1],
                 label=direction_label(routes, direction),
-                this_month=now,
+                this_month=this,
                 previous_month=before,
-                change=_change(now, before),
+                change=_change(this, before),
+                callbacks=CallbackFigureSet(
+                    this_month=lives.get((month, direction), NO_CALLBACKS),
+                    previous_month=lives.get((previous, direction), NO_CALLBACKS),
+                ),
             )
         )
     this_month = _sum([r.this_month for r in rows])
@@ -247,6 +265,16 @@ async def month_figures(session: AsyncSession, routes: RouteTable, month: Month)
     return MonthFigures(rows, totals)
 
 
+def _differ(frozen: dict[str, Any], live: MonthFigures) -> bool:
+    """Whether counting now gives other figures than the version froze. A version frozen
+    before a kind of figure was counted is compared on the figures it has."""
+    now = live.frozen()
+    for before, after in zip(frozen["directions"], now["directions"], strict=False):
+        for name in set(after) - set(before):
+            after.pop(name)
+    return frozen != now
+
+
 @dataclass
 class TrendSeries:
     """Monthly figures of one direction, oldest month first (for the chart)."""
@@ -254,6 +282,10 @@ class TrendSeries:
     direction: Direction
     label: str
     points: list[tuple[Month, Figures]]
+    # Working hours to the first attempt per month: (month, median, 90th percentile).
+    first_attempt_hours: list[tuple[Month, float | None, float | None]] = field(
+        default_factory=list
+    )
 
 
 async def trend(
@@ -264,13 +296,15 @@ async def trend(
     while len(span) < months:
         span.insert(0, span[0].previous())
     counts = await count_contacts(session, span)
+    hours = await first_attempt_trend(session, span)
     return [
         TrendSeries(
             direction,
             direction_label(routes, direction),
             [(m, counts.get((m, direction), ZERO)) for m in span],
+            [(m, *hours.get((m, direction), (None, None))) for m in span],
         )
-        for direction in directions(routes, [d for _, d in counts])
+        for direction in directions(routes, [d for _, d in counts] + [d for _, d in hours])
     ]
 
 
@@ -435,7 +469,7 @@ async def _build_report(
             raise NotFound(
                 "report_version_not_found", f"The report of {month} has no version {version}."
             )
-    live = await month_figures(session, routes, month)
+    live = await month_figures(session, routes, month, now)
     figures = MonthFigures.thaw(shown.figures) if shown else live
     start, end = month.utc_range()
     return ContactVolumeReport(
@@ -447,7 +481,7 @@ async def _build_report(
         published_on_time=versions[0].on_time if versions else None,
         figures_source="published" if shown else "live",
         publication=publication_read(shown) if shown else None,
-        live_figures_differ=(shown.figures != live.frozen()) if shown else None,
+        live_figures_differ=_differ(shown.figures, live) if shown else None,
         directions=figures.directions,
         totals=figures.totals,
         feedback=await month_feedback(session, routes, month),
@@ -481,7 +515,7 @@ async def publish(
     publication = ReportPublication(
         month=str(month),
         version=(latest or 0) + 1,
-        figures=(await month_figures(session, routes, month)).frozen(),
+        figures=(await month_figures(session, routes, month, now)).frozen(),
         fluctuation_note=fluctuation_note,
         due_date=due,
         on_time=now.astimezone(LONDON).date() <= due,

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Query, Request, Response
 from pydantic import ValidationError
 
+from app.callbacks import lifecycle
 from app.core.deps import ClockDep, Session, SettingsDep
 from app.core.errors import Conflict
 from app.core.months import Month
@@ -13,9 +14,9 @@ from app.core.settings import Settings
 from app.protocol.deps import Routes
 from app.reports import service
 from app.reports.exports import ReportFormat, attachment
-from app.reports.schemas import MEASURES, PublishRequest
+from app.reports.schemas import CALLBACK_MEASURES, MEASURES, PublishRequest
 from app.web import chart, sessions
-from app.web.auth import TeamLeaderPage, check_csrf
+from app.web.auth import TeamLeaderPage, WebUser, check_csrf
 from app.web.pages import PageAPIRoute, PageError, redirect, render, with_headers
 
 router = APIRouter(prefix="/reports", route_class=PageAPIRoute, include_in_schema=False)
@@ -64,6 +65,7 @@ async def list_reports(
 
 async def _report_page(
     request: Request,
+    user: WebUser,
     session: Session,
     routes: Routes,
     clock: ClockDep,
@@ -83,6 +85,20 @@ async def _report_page(
         (series, chart.svg(series, scale, f"chart-{series.direction[0]}-{series.direction[1]}"))
         for series in trend
     ]
+    hours = chart.hours_scale(trend)
+    hour_charts = [
+        (
+            series,
+            chart.hours_svg(series, hours, f"hours-{series.direction[0]}-{series.direction[1]}"),
+        )
+        for series in trend
+        if any(median is not None for _, median, _ in series.first_attempt_hours)
+    ]
+    # Open requests that retention keeps however old (docs/SECURITY.md): listed, not purged.
+    max_days = request.app.state.settings.open_callback_max_days
+    stale = await lifecycle.count_stale(
+        session, user.principal.body, now - timedelta(days=max_days)
+    )
     latest = report.versions[-1] if report.versions else None
     return render(
         request,
@@ -94,6 +110,10 @@ async def _report_page(
             "names": {org: body.short_name for org, body in routes.bodies.items()},
             "measures": MEASURES,
             "charts": charts,
+            "hour_charts": hour_charts,
+            "stale": stale,
+            "stale_days": max_days,
+            "callback_measures": CALLBACK_MEASURES,
             "series": chart.SERIES,
             "can_publish": service.has_ended(month, now),
             # Before the service's first month nothing was due: never "overdue".
@@ -125,6 +145,7 @@ async def report_page(
     if kept is not None:
         return await _report_page(
             request,
+            user,
             session,
             routes,
             clock,
@@ -133,7 +154,9 @@ async def report_page(
             note=str(kept.get("note", "")),
             errors={str(k): str(v) for k, v in dict(kept.get("errors") or {}).items()},
         )
-    return await _report_page(request, session, routes, clock, target, version, published=published)
+    return await _report_page(
+        request, user, session, routes, clock, target, version, published=published
+    )
 
 
 async def _refused(
