@@ -24,32 +24,48 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _sqlite() -> bool:
+    return op.get_bind().dialect.name == "sqlite"
+
+
+# On SQLite columns are added and dropped in place (ALTER TABLE ... ADD / DROP COLUMN), never by
+# batch mode's copy of the table: call back requests refer to transfers, and dropping the old
+# copy would break their foreign keys. SQLite does not enforce a VARCHAR's length, so the
+# wider status needs no change there.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("transfers", schema=None) as batch_op:
-        batch_op.alter_column(
-            "status", existing_type=sa.String(length=16), type_=sa.String(length=24)
+    if not _sqlite():
+        op.alter_column(
+            "transfers", "status", existing_type=sa.String(length=16), type_=sa.String(length=24)
         )
-        batch_op.add_column(
-            sa.Column(
-                "answered_after_threshold", sa.Boolean(), server_default=sa.false(), nullable=False
-            )
-        )
-        batch_op.add_column(sa.Column("contact_reason", sa.String(length=32), nullable=True))
-    with op.batch_alter_table("signposts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("contact_reason", sa.String(length=32), nullable=True))
+    op.add_column(
+        "transfers",
+        sa.Column(
+            "answered_after_threshold", sa.Boolean(), server_default=sa.false(), nullable=False
+        ),
+    )
+    op.add_column("transfers", sa.Column("contact_reason", sa.String(length=32), nullable=True))
+    op.add_column("signposts", sa.Column("contact_reason", sa.String(length=32), nullable=True))
+
+
+def _drop(table: str, column: str) -> None:
+    if _sqlite():
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    else:
+        op.drop_column(table, column)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("signposts", schema=None) as batch_op:
-        batch_op.drop_column("contact_reason")
     # The old service knows no other ending: a transfer that ended otherwise was still waiting.
     op.execute(
         "UPDATE transfers SET status = 'waiting', outcome_at = NULL "
         "WHERE status NOT IN ('waiting', 'connected', 'failed')"
     )
-    with op.batch_alter_table("transfers", schema=None) as batch_op:
-        batch_op.drop_column("contact_reason")
-        batch_op.drop_column("answered_after_threshold")
-        batch_op.alter_column(
-            "status", existing_type=sa.String(length=24), type_=sa.String(length=16)
+    _drop("signposts", "contact_reason")
+    _drop("transfers", "contact_reason")
+    _drop("transfers", "answered_after_threshold")
+    if not _sqlite():
+        op.alter_column(
+            "transfers", "status", existing_type=sa.String(length=24), type_=sa.String(length=16)
         )
