@@ -644,3 +644,21 @@ async def test_a_flash_left_unshown_expires_in_minutes(
         await session.commit()
     assert "error-summary" not in (await client.get("/transfer")).text
     assert [f for f in await flashes(app) if f] == []
+
+
+async def test_a_transfer_closed_with_no_outcome_can_be_put_right_that_day(
+    app, client, clock: FixedClock, cqc_agent: Key
+) -> None:
+    from app.transfers.jobs import close_forgotten_transfers
+
+    await sign_in(client, cqc_agent)
+    path = await start_to_lgsco(client, permission_time="09:59")
+    clock.advance(60 + 7200 + 1)
+    assert await close_forgotten_transfers(app.state.sessionmaker, 7200, clock.now()) == 1
+    page = await client.get(path)
+    assert "No outcome was recorded" in page.text
+    assert "until midnight on the day of the call" in page.text
+    assert ">Caller hung up</button>" in page.text
+    hung_up = await client.post(f"{path}/hung-up", data={"csrf_token": csrf(page)})
+    assert hung_up.status_code == 303
+    assert "Caller hung up" in (await client.get(path)).text
