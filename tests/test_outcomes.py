@@ -1,7 +1,7 @@
 """Every contact counted (issue 16): a caller who declines or hangs up, a call answered after
 the wait limit, a transfer nobody finished, contact reasons, and the lists behind the figures."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -302,3 +302,41 @@ async def test_team_leaders_list_their_bodys_signposts(
     assert_problem(
         await client.get("/v1/signposts", headers=cqc_agent.headers), 403, "insufficient_role"
     )
+
+
+async def test_each_report_figure_has_a_list_of_exactly_that_many_records(
+    client,
+    clock: FixedClock,
+    cqc_agent: Key,
+    lgsco_agent: Key,
+    cqc_leader: Key,
+    lgsco_leader: Key,
+) -> None:
+    from tests.test_report_api import OCT, Contacts, record_october
+
+    await record_october(Contacts(client, clock), cqc_agent, lgsco_agent)
+    clock.set(datetime(2026, 11, 5, 9, tzinfo=UTC))
+    report = (
+        await client.get(f"/v1/reports/contact-volumes/{OCT}", headers=cqc_leader.headers)
+    ).json()
+    lists = {
+        "warm_transfers_connected": ("/v1/transfers", {"status": "connected"}),
+        "callbacks_wait_threshold_exceeded": (
+            "/v1/transfers",
+            {"outcome": "callback_wait_threshold_exceeded"},
+        ),
+        "callbacks_high_call_volume": ("/v1/transfers", {"outcome": "callback_high_call_volume"}),
+        "callback_requests": ("/v1/transfers", {"status": "failed"}),
+        "signposts": ("/v1/signposts", {}),
+    }
+    leaders = {"cqc": cqc_leader, "lgsco": lgsco_leader}
+    for direction in report["directions"]:
+        leader = leaders[direction["from_org"]]
+        for measure, (path, params) in lists.items():
+            for month, figures in (
+                (OCT, direction["this_month"]),
+                ("2026-09", direction["previous_month"]),
+            ):
+                query = {**params, "month": month, "to_org": direction["to_org"], "limit": 100}
+                page = await client.get(path, params=query, headers=leader.headers)
+                assert len(page.json()["items"]) == figures[measure], (direction, measure, month)
