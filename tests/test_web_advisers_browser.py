@@ -144,7 +144,7 @@ async def test_a_transfer_to_cqc_connects(
 
     # Answered after 25 seconds; the adviser uses the keyboard only.
     clock.advance(25)
-    await page.get_by_role("button", name="Connected").focus()
+    await page.get_by_role("button", name="Connected", exact=True).focus()
     await page.keyboard.press("Enter")
     recorded = page.get_by_role("heading", name="Warm transfer recorded")
     await expect(recorded).to_be_visible()
@@ -188,7 +188,7 @@ async def test_a_wait_past_60_seconds_turns_into_a_call_back_request(
     if javascript:
         await page.clock.run_for(60_000)  # exactly 60 s: still waiting, as the service rules
         await expect(page.locator("#countdown-seconds")).to_have_text("0")
-        await expect(page.get_by_role("button", name="Connected")).to_be_visible()
+        await expect(page.get_by_role("button", name="Connected", exact=True)).to_be_visible()
         await page.clock.run_for(1_000)
     else:
         await page.reload()  # what the page's <noscript> refresh does at the deadline
@@ -196,7 +196,9 @@ async def test_a_wait_past_60_seconds_turns_into_a_call_back_request(
     await expect(alert).to_have_text(
         "The caller has waited more than 60 seconds. Request a call back."
     )
-    await expect(page.get_by_role("button", name="Connected")).to_be_hidden()
+    await expect(page.get_by_role("button", name="Connected", exact=True)).to_be_hidden()
+    # If they answer now it is still a warm transfer: the button is kept beside the form.
+    await expect(page.get_by_role("button", name="They answered: connected")).to_be_visible()
     heading = page.get_by_role("heading", name="Request a call back")
     await expect(heading).to_be_visible()
     await expect(heading).to_be_focused()  # moved by the script, or autofocus on the reload

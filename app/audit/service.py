@@ -18,7 +18,7 @@ from app.core.pagination import newest_first, split_page
 class ActorKind(StrEnum):
     key = "key"  # an API key (or a team leader signed in to the web pages with one)
     cli = "cli"  # an operator at the `handoff` command line
-    system = "system"  # the service on its own schedule (the worker's purge)
+    system = "system"  # the service on its own schedule (the worker's purge, no-outcome close)
 
 
 class AuditAction(StrEnum):
@@ -32,6 +32,10 @@ class AuditAction(StrEnum):
     close = "close"
     return_ = "return"
     withdraw = "withdraw"
+    # A transfer's ending (app/transfers): the worker closing a forgotten one, and the adviser's
+    # true outcome recorded over that later.
+    no_outcome = "no_outcome"
+    replace_outcome = "replace_outcome"
 
 
 class RecordType(StrEnum):

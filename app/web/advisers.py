@@ -22,13 +22,21 @@ from app.core.rules import not_in_future
 from app.core.validation import split_references
 from app.feedback import service as feedback_service
 from app.feedback.schemas import FeedbackCreate
+from app.protocol.context import RequestContext
 from app.protocol.deps import Context, Routes
 from app.protocol.routes import Route, RouteTable
 from app.signposts import service as signposts
 from app.signposts.schemas import SignpostCreate
 from app.transfers import service as transfers
 from app.transfers.models import Transfer
-from app.transfers.schemas import TransferConnect, TransferCreate, TransferFail
+from app.transfers.schemas import (
+    OPEN_STATUSES,
+    TransferConnect,
+    TransferCreate,
+    TransferDeclined,
+    TransferFail,
+    TransferHungUp,
+)
 from app.transfers.views import view_transfer
 from app.web import sessions
 from app.web.auth import AdviserPage, WebUser
@@ -48,6 +56,7 @@ router = APIRouter(route_class=PageAPIRoute, include_in_schema=False)
 START_LABELS = {
     "to_org": "the body you are transferring to",
     "topic": "what the complaint is about",
+    "contact_reason": "the reason for the call",
     "sender_reference": "your case reference",
     PERMISSION_STAMPED: "when the caller gave permission to share",
 }
@@ -147,6 +156,7 @@ async def _start_page(
                 for topic, option in (chosen.ivr_options.items() if chosen else ())
             ],
             "route": chosen,
+            "reasons": list(chosen.contact_reasons.items()) if chosen else [],
             "bodies": routes.bodies,
             "own": routes.bodies[user.principal.body],
             "signposted": signposted,
@@ -180,6 +190,8 @@ async def back_to_start(request: Request, user: AdviserPage) -> Response:
 
 
 @router.get("/transfer/{transfer_id}/connected")
+@router.get("/transfer/{transfer_id}/declined")
+@router.get("/transfer/{transfer_id}/hung-up")
 @router.get("/transfer/{transfer_id}/callback")
 async def back_to_transfer(request: Request, transfer_id: uuid.UUID, user: AdviserPage) -> Response:
     return redirect(request, f"/transfer/{transfer_id}")
@@ -190,6 +202,7 @@ def _start_request(form: Form, now: datetime) -> dict[str, Any]:
         "to_org": form.value("to_org"),
         "topic": _optional(form.value("topic")),
         "sender_reference": _optional(form.value("sender_reference")),
+        "contact_reason": _optional(form.value("contact_reason")),
         "permission_to_share_at": permission_to_share(form, now),
     }
 
@@ -228,6 +241,7 @@ async def signposted_instead(
     data = {
         "to_org": form.value("to_org"),
         "sender_reference": _optional(form.value("sender_reference")),
+        "contact_reason": _optional(form.value("contact_reason")),
     }
     body = form.validate(SignpostCreate, data)
     if body is None:
@@ -278,6 +292,12 @@ async def _transfer_page(
             # The callback form is shown by the server once the service says the wait is over,
             # or when the adviser says the lines are busy; the script only shows it sooner.
             "show_callback": transfer.status == "waiting" and (view.overdue or lines_busy),
+            # Waiting, or closed by the worker with no outcome and still the same UK day: the
+            # adviser may record how it ended (the service decides; the page only offers).
+            "can_record": transfer.status in OPEN_STATUSES,
+            "contact_reason": view.route.contact_reason_label(transfer.contact_reason)
+            if view.route
+            else None,
             "reason": (
                 FailureReason.wait_threshold_exceeded
                 if view.overdue or not lines_busy
@@ -310,15 +330,52 @@ async def transfer_page(
 async def connected(
     request: Request, transfer_id: uuid.UUID, user: AdviserPage, session: Session, ctx: Context
 ) -> Response:
+    """The "Connected" button, and "They answered: connected" beside the call back form: a
+    call answered after the threshold is still a warm transfer."""
     await submitted(request, CALLBACK_LABELS)
     transfer = await transfers.get_transfer(session, user.principal, transfer_id, for_update=True)
     try:
-        transfers.connect(transfer, ctx, TransferConnect())
-    except DomainError as exc:  # e.g. wait_threshold_exceeded: the page turns to the call back
+        transfers.connect(session, transfer, user.principal, ctx, TransferConnect())
+    except DomainError as exc:
         form = _callback_form(ctx.routes, transfer).refused(exc)
         return await _shown_on(request, session, f"/transfer/{transfer_id}", form)
     await session.commit()
     return redirect(request, f"/transfer/{transfer_id}")
+
+
+async def _ended(
+    request: Request,
+    transfer_id: uuid.UUID,
+    user: WebUser,
+    session: Session,
+    ctx: RequestContext,
+    body: TransferDeclined | TransferHungUp,
+) -> Response:
+    await submitted(request, CALLBACK_LABELS)
+    transfer = await transfers.get_transfer(session, user.principal, transfer_id, for_update=True)
+    try:
+        transfers.end(session, transfer, user.principal, ctx, body)
+    except DomainError as exc:
+        form = _callback_form(ctx.routes, transfer).refused(exc)
+        return await _shown_on(request, session, f"/transfer/{transfer_id}", form)
+    await session.commit()
+    return redirect(request, f"/transfer/{transfer_id}")
+
+
+@router.post("/transfer/{transfer_id}/declined")
+async def caller_declined(
+    request: Request, transfer_id: uuid.UUID, user: AdviserPage, session: Session, ctx: Context
+) -> Response:
+    """The "Caller declined" button: the caller did not want to be transferred."""
+    return await _ended(request, transfer_id, user, session, ctx, TransferDeclined())
+
+
+@router.post("/transfer/{transfer_id}/hung-up")
+async def caller_hung_up(
+    request: Request, transfer_id: uuid.UUID, user: AdviserPage, session: Session, ctx: Context
+) -> Response:
+    """The "Caller hung up" button: the caller ended the call while waiting."""
+    return await _ended(request, transfer_id, user, session, ctx, TransferHungUp())
 
 
 @router.post("/transfer/{transfer_id}/callback")

@@ -62,8 +62,11 @@ MESSAGES: dict[str, str] = {
     "connected. Check the time it was given",
     "transfer_not_waiting": "This call has already been recorded. Start again to transfer "
     "another caller",
-    "wait_threshold_exceeded": "The caller has waited more than {threshold} seconds, so this "
-    "call can no longer be connected. Request a call back instead",
+    "outcome_too_late": "This call was closed with no outcome, and its outcome can only be "
+    "changed on the day of the call",
+    "unknown_contact_reason": "Select the reason for the call from the list",
+    "unknown_status": "Select a status from the list",
+    "unknown_outcome": "Select an outcome from the list",
     "wait_threshold_not_reached": "The caller has not waited {threshold} seconds yet. Keep "
     "waiting, or press Lines busy if the lines are busy",
     # Call back requests: their life after the email.
