@@ -1,6 +1,6 @@
 """Wiring once, where the app or a command is built: the email kinds each package owns, the
 outbox's Message-ID domain, the outbox's and call backs' metrics, and the periodic jobs the
-worker is handed.
+worker is handed (housekeeping's purge, transfers' close of forgotten transfers).
 
 `create_app` and the `handoff` commands call `wire`, and build the outbox worker with
 `outbox_worker`; below this layer no package names another's emails or jobs.
@@ -23,6 +23,7 @@ from app.outbox import service as outbox
 from app.outbox.kinds import KINDS
 from app.outbox.worker import OutboxWorker
 from app.protocol.routes import RouteTable
+from app.transfers.jobs import no_outcome_job
 
 EMAIL_KINDS = (CALLBACK_REQUEST_EMAIL, FEEDBACK_EMAIL)
 
@@ -50,7 +51,8 @@ def outbox_worker(
     rng: random.Random | None = None,
     **options: Any,
 ) -> OutboxWorker:
-    """The outbox worker with the housekeeping jobs (the purge) handed to it."""
+    """The outbox worker with the periodic jobs handed to it: housekeeping's (the purge) and
+    transfers' (closing the transfers nobody finished)."""
     wire(settings)
     return OutboxWorker(
         sessionmaker,
@@ -58,6 +60,6 @@ def outbox_worker(
         routes,
         clock,
         rng=rng,
-        jobs=housekeeping_jobs(sessionmaker, settings),
+        jobs=[*housekeeping_jobs(sessionmaker, settings), no_outcome_job(sessionmaker, settings)],
         **options,
     )

@@ -28,6 +28,17 @@ from app.main import create_app
 from app.models import Base
 from app.protocol.routes import RouteTable, load_table
 
+try:
+    from playwright.async_api import expect as _browser_expect
+except ImportError:  # pragma: no cover - playwright is a test dependency
+    _browser_expect = None
+if _browser_expect is not None:
+    # How long a browser test's assertion waits for the page to get there (Playwright's default
+    # is 5 s). CI runs both legs side by side on two cores, and a page that reloads itself at
+    # the wait's deadline was seen to take longer than 5 s there. A wait, not a time asserted:
+    # a passing assertion returns as soon as the page is right.
+    _browser_expect.set_options(timeout=20_000)
+
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 START = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
 

@@ -35,7 +35,7 @@ async def test_colleagues_of_the_same_body_can_read_a_record_by_id(
 
 
 async def test_lists_are_for_team_leaders(client, cqc_agent: Key, cqc_leader: Key) -> None:
-    for url in ("/v1/callbacks", "/v1/feedback"):
+    for url in ("/v1/callbacks", "/v1/feedback", "/v1/transfers", "/v1/signposts"):
         assert_problem(await client.get(url, headers=cqc_agent.headers), 403, "insufficient_role")
         assert (await client.get(url, headers=cqc_leader.headers)).status_code == 200
 

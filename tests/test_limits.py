@@ -73,7 +73,14 @@ def _success_schema(operation: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_list_endpoint_pages_at_most_100_with_a_cursor() -> None:
     operations = list_operations()
-    assert set(operations) == {"/v1/audit", "/v1/callbacks", "/v1/feedback", "/v1/keys"}
+    assert set(operations) == {
+        "/v1/audit",
+        "/v1/callbacks",
+        "/v1/feedback",
+        "/v1/keys",
+        "/v1/signposts",
+        "/v1/transfers",
+    }
     for path, operation in operations.items():
         parameters = {p["name"]: p["schema"] for p in operation["parameters"]}
         assert parameters["limit"]["maximum"] == 100, path
@@ -84,7 +91,10 @@ def test_every_list_endpoint_pages_at_most_100_with_a_cursor() -> None:
         assert '"type": "array"' not in json.dumps(schema), path
 
 
-@pytest.mark.parametrize("path", ["/v1/audit", "/v1/callbacks", "/v1/feedback", "/v1/keys"])
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/audit", "/v1/callbacks", "/v1/feedback", "/v1/keys", "/v1/signposts", "/v1/transfers"],
+)
 async def test_a_page_over_100_is_refused(
     client: httpx.AsyncClient, key_factory: Any, path: str
 ) -> None:

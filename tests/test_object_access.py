@@ -129,6 +129,8 @@ CASES: dict[str, Case] = {
     "get_transfer": Case(waiting_transfer, Role.agent),
     "record_transfer_connected": Case(waiting_transfer, Role.agent, body={}),
     "record_transfer_failed": Case(waiting_transfer, Role.agent, body=failure("high_call_volume")),
+    "record_transfer_declined": Case(waiting_transfer, Role.agent, body={}),
+    "record_transfer_hung_up": Case(waiting_transfer, Role.agent, body={}),
     "get_callback": Case(callback, Role.agent, outsider="phso"),
     "acknowledge_callback": Case(callback, Role.agent, org="lgsco", outsider="phso"),
     "record_callback_attempt": Case(

@@ -74,10 +74,8 @@ async def test_a_third_body_with_its_own_threshold(
 
         waits = (await client.post("/v1/transfers", json=body, headers=cqc.headers)).json()
         clock.advance(46)
-        late = await client.post(
-            f"/v1/transfers/{waits['id']}/connected", json={}, headers=cqc.headers
-        )
-        assert_problem(late, 409, "wait_threshold_exceeded")
+        state = await client.get(f"/v1/transfers/{waits['id']}", headers=cqc.headers)
+        assert state.json()["must_request_callback"] is True
         failed = await client.post(
             f"/v1/transfers/{waits['id']}/failed", json=failure(), headers=cqc.headers
         )

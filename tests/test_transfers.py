@@ -31,11 +31,6 @@ async def test_cqc_adviser_waits_61_seconds_and_requests_a_call_back(
     assert state["must_request_callback"] is True
     assert "call back" in state["next_step"]
 
-    late = await client.post(
-        f"/v1/transfers/{transfer['id']}/connected", json={}, headers=cqc_agent.headers
-    )
-    assert_problem(late, 409, "wait_threshold_exceeded")
-
     failed = await client.post(
         f"/v1/transfers/{transfer['id']}/failed", json=failure(), headers=cqc_agent.headers
     )
@@ -111,18 +106,40 @@ async def test_a_transfer_answered_within_the_threshold_connects(
     assert connected.json()["must_request_callback"] is False
 
 
-async def test_a_connection_time_past_the_threshold_is_refused_even_if_reported_later(
+async def test_a_call_answered_after_the_threshold_is_still_a_warm_transfer(
     client, clock: FixedClock, lgsco_agent: Key
 ) -> None:
     transfer = await start(client, lgsco_agent, to_cqc())
     connected_at = clock.now() + timedelta(seconds=31)
     clock.advance(120)
+    state = (
+        await client.get(f"/v1/transfers/{transfer['id']}", headers=lgsco_agent.headers)
+    ).json()
+    # The protocol's rule stays visible: the adviser is told to request a call back ...
+    assert state["must_request_callback"] is True
     response = await client.post(
         f"/v1/transfers/{transfer['id']}/connected",
         json={"connected_at": iso(connected_at)},
         headers=lgsco_agent.headers,
     )
-    assert_problem(response, 409, "wait_threshold_exceeded")
+    # ... but an answer, even a late one, is recorded as what happened.
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "connected"
+    assert response.json()["answered_after_threshold"] is True
+    assert response.json()["must_request_callback"] is False
+
+
+async def test_a_transfer_that_failed_into_a_call_back_cannot_become_connected(
+    client, clock: FixedClock, cqc_agent: Key
+) -> None:
+    transfer = await start(client, cqc_agent, to_lgsco(clock.now()))
+    clock.advance(61)
+    url = f"/v1/transfers/{transfer['id']}"
+    assert (
+        await client.post(f"{url}/failed", json=failure(), headers=cqc_agent.headers)
+    ).is_success
+    late = await client.post(f"{url}/connected", json={}, headers=cqc_agent.headers)
+    assert_problem(late, 409, "transfer_not_waiting")
 
 
 async def test_waiting_is_not_a_reason_for_a_call_back_before_the_threshold(
@@ -181,15 +198,26 @@ async def test_a_telephony_integration_records_a_finished_call_in_one_request(
     assert failed["status"] == "failed"
     assert failed["callback_request_id"]
 
-    too_late = await client.post(
-        "/v1/transfers",
-        json=to_cqc(
+    late = await start(
+        client,
+        lgsco_agent,
+        to_cqc(
             wait_started_at=iso(started),
             outcome={"status": "connected", "connected_at": iso(started + timedelta(seconds=40))},
         ),
+    )
+    assert late["status"] == "connected" and late["answered_after_threshold"] is True
+    assert connected["answered_after_threshold"] is False
+
+    refused = await client.post(
+        "/v1/transfers",
+        json=to_cqc(
+            wait_started_at=iso(started),
+            outcome={"status": "failed", **failure(), "failed_at": iso(started)},
+        ),
         headers=lgsco_agent.headers,
     )
-    assert_problem(too_late, 409, "wait_threshold_exceeded")
+    assert_problem(refused, 409, "wait_threshold_not_reached")
     # Nothing of the refused request is stored: LGSCO still has no call back requests.
     page = await client.get("/v1/callbacks", headers=lgsco_leader.headers)
     assert page.json()["items"] == []

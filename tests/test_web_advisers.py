@@ -85,7 +85,7 @@ async def test_an_adviser_signs_in_to_the_adviser_pages_only(client, cqc_agent: 
     response = await sign_in(client, cqc_agent)
     assert response.status_code == 303 and response.headers["location"] == "/transfer"
     page = await client.get("/transfer")
-    assert nav(page) == ["Transfer a caller", "Misdirection feedback"]
+    assert nav(page) == ["Transfer a caller", "Misdirection feedback", "Call backs for us"]
     reports = await client.get("/reports")
     assert reports.status_code == 403 and "This page is for team leaders." in reports.text
     assert (await client.get("/reports/2026-10/contact-volumes.csv")).status_code == 403
@@ -96,7 +96,13 @@ async def test_a_team_leader_sees_both(client, lgsco_leader: Key) -> None:
     assert response.headers["location"] == "/reports"
     page = await client.get("/transfer")
     assert page.status_code == 200
-    assert nav(page) == ["Monthly reports", "Transfer a caller", "Misdirection feedback"]
+    assert nav(page) == [
+        "Monthly reports",
+        "Transfer a caller",
+        "Misdirection feedback",
+        "Call backs for us",
+        "Call backs overview",
+    ]
     assert (await client.get("/feedback/new")).status_code == 200
 
 
@@ -224,12 +230,9 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
     assert 'name="reason" value="wait_threshold_exceeded"' in page.text
     assert "countdown" not in page.text and "http-equiv" not in page.text
 
-    # Too late to connect: the service's wait_threshold_exceeded, and the form is there.
-    late = await client.post(f"{path}/connected", data={"csrf_token": csrf(page)})
-    late = await shown(client, late)
-    assert late.status_code == 200
-    assert "has waited more than 60 seconds, so this call can no longer be connected" in (late.text)
-    assert "Request a call back" in late.text
+    # If they answer now, it is still recorded: the button stays beside the form.
+    assert ">They answered: connected</button>" in page.text
+    assert ">Caller hung up</button>" in page.text
 
     caller = {"caller.name": "Ada Lovelace", "caller.provider": "Sunrise Care Home"}
     bad = await client.post(
@@ -279,6 +282,74 @@ async def test_past_the_threshold_the_page_is_the_callback_form(
         client, await client.post(f"{path}/connected", data={"csrf_token": csrf(done)})
     )
     assert again.status_code == 200 and "This call has already been recorded" in again.text
+
+
+async def test_they_answered_after_the_threshold_is_a_warm_transfer(
+    client, clock: FixedClock, cqc_agent: Key
+) -> None:
+    await sign_in(client, cqc_agent)
+    path = await start_to_lgsco(client, permission_time="09:59")
+    clock.advance(65)
+    page = await client.get(path)
+    connected = await client.post(f"{path}/connected", data={"csrf_token": csrf(page)})
+    assert connected.status_code == 303 and connected.headers["location"] == path
+    done = await client.get(path)
+    assert "Warm transfer recorded" in done.text and "after 65 seconds" in done.text
+    assert "counted as connected after the wait limit" in done.text
+
+
+@pytest.mark.parametrize(
+    ("button", "path_end", "heading"),
+    [
+        ("Caller declined", "declined", "Caller declined the transfer"),
+        ("Caller hung up", "hung-up", "Caller hung up"),
+    ],
+)
+async def test_the_caller_declines_or_hangs_up(
+    client, clock: FixedClock, lgsco_agent: Key, button: str, path_end: str, heading: str
+) -> None:
+    await sign_in(client, lgsco_agent)
+    started = await dial(client, to_org="cqc", topic="other")
+    path = started.headers["location"]
+    clock.advance(10)
+    page = await client.get(path)
+    assert f'<form method="post" action="{path}/{path_end}">' in page.text
+    assert f">{button}</button>" in page.text
+    ended = await client.post(f"{path}/{path_end}", data={"csrf_token": csrf(page)})
+    assert ended.status_code == 303 and ended.headers["location"] == path
+    done = await client.get(path)
+    assert heading in done.text and "Nothing was shared" in done.text
+    assert (await client.get(f"{path}/{path_end}")).headers["location"] == path
+    again = await shown(
+        client, await client.post(f"{path}/{path_end}", data={"csrf_token": csrf(done)})
+    )
+    assert "This call has already been recorded" in again.text
+
+
+async def test_the_start_form_offers_the_bodys_contact_reasons(
+    client, clock: FixedClock, cqc_agent: Key, cqc_leader: Key
+) -> None:
+    await sign_in(client, cqc_agent)
+    form = await client.get("/transfer?to_org=lgsco")
+    assert '<label class="label" for="contact_reason">Reason for the call (optional)</label>' in (
+        form.text
+    )
+    assert '<option value="fees_and_charges">Fees and charges</option>' in form.text
+    assert "Outside LGSCO&#39;s remit" in form.text
+    refused = await shown(
+        client,
+        await dial(
+            client, to_org="lgsco", sender_reference="CQC-1", contact_reason="mental_health"
+        ),
+    )
+    assert field_code(refused, "contact_reason") == "unknown_contact_reason"
+    assert field_error(refused, "contact_reason") == (
+        "Error: Select the reason for the call from the list"
+    )
+    path = await start_to_lgsco(client, permission_time="09:59", contact_reason="fees_and_charges")
+    transfer_id = path.rsplit("/", 1)[-1]
+    read = await client.get(f"/v1/transfers/{transfer_id}", headers=cqc_leader.headers)
+    assert read.json()["contact_reason"] == "fees_and_charges"
 
 
 async def test_lines_busy_before_the_threshold(client, clock: FixedClock, lgsco_agent: Key) -> None:
@@ -579,3 +650,21 @@ async def test_a_flash_left_unshown_expires_in_minutes(
         await session.commit()
     assert "error-summary" not in (await client.get("/transfer")).text
     assert [f for f in await flashes(app) if f] == []
+
+
+async def test_a_transfer_closed_with_no_outcome_can_be_put_right_that_day(
+    app, client, clock: FixedClock, cqc_agent: Key
+) -> None:
+    from app.transfers.jobs import close_forgotten_transfers
+
+    await sign_in(client, cqc_agent)
+    path = await start_to_lgsco(client, permission_time="09:59")
+    clock.advance(60 + 7200 + 1)
+    assert await close_forgotten_transfers(app.state.sessionmaker, 7200, clock.now()) == 1
+    page = await client.get(path)
+    assert "No outcome was recorded" in page.text
+    assert "until midnight on the day of the call" in page.text
+    assert ">Caller hung up</button>" in page.text
+    hung_up = await client.post(f"{path}/hung-up", data={"csrf_token": csrf(page)})
+    assert hung_up.status_code == 303
+    assert "Caller hung up" in (await client.get(path)).text

@@ -117,7 +117,7 @@ async def test_a_transfer_to_cqc_connects(
     await expect(page.get_by_role("heading", name="Transfer a caller")).to_be_visible()
     nav = page.get_by_role("navigation", name="Sections")
     await expect(nav.get_by_role("link")).to_have_text(
-        ["Transfer a caller", "Misdirection feedback"]
+        ["Transfer a caller", "Misdirection feedback", "Call backs for us"]
     )
     cookie = next(c for c in await page.context.cookies() if c["name"] == "handoff_session")
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
@@ -144,7 +144,7 @@ async def test_a_transfer_to_cqc_connects(
 
     # Answered after 25 seconds; the adviser uses the keyboard only.
     clock.advance(25)
-    await page.get_by_role("button", name="Connected").focus()
+    await page.get_by_role("button", name="Connected", exact=True).focus()
     await page.keyboard.press("Enter")
     recorded = page.get_by_role("heading", name="Warm transfer recorded")
     await expect(recorded).to_be_visible()
@@ -188,7 +188,7 @@ async def test_a_wait_past_60_seconds_turns_into_a_call_back_request(
     if javascript:
         await page.clock.run_for(60_000)  # exactly 60 s: still waiting, as the service rules
         await expect(page.locator("#countdown-seconds")).to_have_text("0")
-        await expect(page.get_by_role("button", name="Connected")).to_be_visible()
+        await expect(page.get_by_role("button", name="Connected", exact=True)).to_be_visible()
         await page.clock.run_for(1_000)
     else:
         await page.reload()  # what the page's <noscript> refresh does at the deadline
@@ -196,7 +196,9 @@ async def test_a_wait_past_60_seconds_turns_into_a_call_back_request(
     await expect(alert).to_have_text(
         "The caller has waited more than 60 seconds. Request a call back."
     )
-    await expect(page.get_by_role("button", name="Connected")).to_be_hidden()
+    await expect(page.get_by_role("button", name="Connected", exact=True)).to_be_hidden()
+    # If they answer now it is still a warm transfer: the button is kept beside the form.
+    await expect(page.get_by_role("button", name="They answered: connected")).to_be_visible()
     heading = page.get_by_role("heading", name="Request a call back")
     await expect(heading).to_be_visible()
     await expect(heading).to_be_focused()  # moved by the script, or autofocus on the reload
@@ -253,7 +255,7 @@ async def test_a_wait_past_60_seconds_turns_into_a_call_back_request(
     text = message.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "CQC Reference: CQC-1001" in text and "Ada Lovelace" in text
     assert "Sunrise Care Home" in text
-    await page.get_by_role("link", name="Check the email's status again").click()
+    await page.get_by_role("link", name="Check the email and the call back again").click()
     await expect(page.locator("#delivery-status")).to_have_text(re.compile(r"^Sent at 10:01:01"))
     await shot(page, artifacts_dir, "callback-sent", javascript)
 

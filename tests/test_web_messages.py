@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from app.callbacks.lifecycle_schemas import AttemptCreate, CallbackReturn
 from app.core import errors, rules
 from app.feedback.schemas import FeedbackCreate
 from app.reports.schemas import PublishRequest
@@ -97,7 +98,15 @@ def _bad_payloads(model: type[BaseModel]) -> list[object]:
 
 def pydantic_codes() -> set[str]:
     found: set[str] = set()
-    for model in (TransferCreate, TransferFail, SignpostCreate, FeedbackCreate, PublishRequest):
+    for model in (
+        TransferCreate,
+        TransferFail,
+        SignpostCreate,
+        FeedbackCreate,
+        PublishRequest,
+        AttemptCreate,
+        CallbackReturn,
+    ):
         for payload in _bad_payloads(model):
             try:
                 model.model_validate(payload)
@@ -194,7 +203,12 @@ async def test_no_page_shows_a_code(
     """The pages an adviser and a team leader meet, wrong on purpose, in plain words only."""
     pages = [await client.get("/sign-in")]
     form = pages[0]
-    pages.append(await client.post("/sign-in", data={"key": "hk_wrong", "csrf_token": csrf(form)}))
+    pages.append(
+        await shown(
+            client,
+            await client.post("/sign-in", data={"key": "hk_wrong", "csrf_token": csrf(form)}),
+        )
+    )
     await sign_in(client, lgsco_agent)
     pages.append(await client.get("/reports"))  # for team leaders only
     pages.append(await client.get("/transfer/00000000-0000-0000-0000-000000000000"))

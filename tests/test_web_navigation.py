@@ -7,8 +7,9 @@ import re
 import httpx
 from fastapi.routing import APIRoute
 
-from app.web import advisers, auth, reports
+from app.web import advisers, auth, callbacks, reports
 from tests.conftest import Key
+from tests.helpers import failed_transfer
 from tests.test_web_advisers import dial
 from tests.test_web_reports import sign_in
 
@@ -17,17 +18,24 @@ def page_post_paths() -> list[str]:
     """Every address a page form posts to, read from the pages' routers (not listed here)."""
     return sorted(
         route.path
-        for router in (auth.router, advisers.router, reports.router)
+        for router in (auth.router, advisers.router, callbacks.router, reports.router)
         for route in router.routes
         if isinstance(route, APIRoute) and "POST" in route.methods
     )
 
 
-async def test_a_get_on_every_form_address_shows_a_page(app, client, lgsco_leader: Key) -> None:
+async def test_a_get_on_every_form_address_shows_a_page(
+    app, client, clock, lgsco_leader: Key, cqc_agent: Key
+) -> None:
+    callback = await failed_transfer(client, cqc_agent, clock.now())
     await sign_in(client, lgsco_leader)
     started = await dial(client, to_org="cqc", topic="other")
     transfer = started.headers["location"]
-    values = {"{transfer_id}": transfer.rsplit("/", 1)[1], "{month}": "2026-10"}
+    values = {
+        "{transfer_id}": transfer.rsplit("/", 1)[1],
+        "{month}": "2026-10",
+        "{callback_id}": callback["callback_request_id"],
+    }
     paths = page_post_paths()
     assert "/transfer/{transfer_id}/callback" in paths and "/reports/{month}/publish" in paths
     for template in paths:

@@ -76,12 +76,28 @@ async def test_an_agent_signs_in_but_cannot_open_the_reports(client, cqc_agent: 
 
 
 async def test_an_unknown_key_is_refused_with_the_error_next_to_the_field(client) -> None:
-    form = await client.get("/sign-in")
-    response = await client.post("/sign-in", data={"key": "hk_nope", "csrf_token": csrf(form)})
-    assert response.status_code == 401
-    assert 'href="#key"' in response.text and "not recognised" in response.text
-    response = await client.post("/sign-in", data={"key": "", "csrf_token": csrf(form)})
-    assert response.status_code == 400 and "Enter your key" in response.text
+    """A refused sign-in answers 303 to the form (POST/redirect/GET): reloading the page that
+    shows the error sends no key again, and the key is in no address."""
+    form = await client.get("/sign-in?next=%2Freports")
+    refused = await client.post(
+        "/sign-in", data={"key": "hk_nope", "csrf_token": csrf(form), "next": "/reports"}
+    )
+    assert refused.status_code == 303
+    location = refused.headers["location"]
+    assert location.startswith("/sign-in?") and "hk_nope" not in location
+    shown = await client.get(location)
+    assert shown.status_code == 200
+    assert 'href="#key"' in shown.text and "not recognised" in shown.text
+    assert 'name="next" value="/reports"' in shown.text  # still going where it was going
+    reloaded = await client.get(location)  # what a reload does: a GET, no key sent
+    assert reloaded.text.count("not recognised") == shown.text.count("not recognised")
+
+    empty = await client.post("/sign-in", data={"key": "", "csrf_token": csrf(form)})
+    assert empty.status_code == 303
+    assert "Enter your key" in (await client.get(empty.headers["location"])).text
+    # An address naming no problem (or one made up) shows the plain form.
+    plain = await client.get("/sign-in?problem=made-up")
+    assert plain.status_code == 200 and "There is a problem" not in plain.text
 
 
 async def test_every_form_needs_the_csrf_token(client, clock: FixedClock, cqc_leader: Key) -> None:

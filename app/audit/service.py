@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
+from app.core.access import visible_to
 from app.core.auth import Principal
 from app.core.pagination import newest_first, split_page
 
@@ -17,7 +18,7 @@ from app.core.pagination import newest_first, split_page
 class ActorKind(StrEnum):
     key = "key"  # an API key (or a team leader signed in to the web pages with one)
     cli = "cli"  # an operator at the `handoff` command line
-    system = "system"  # the service on its own schedule (the worker's purge)
+    system = "system"  # the service on its own schedule (the worker's purge, no-outcome close)
 
 
 class AuditAction(StrEnum):
@@ -31,6 +32,10 @@ class AuditAction(StrEnum):
     close = "close"
     return_ = "return"
     withdraw = "withdraw"
+    # A transfer's ending (app/transfers): the worker closing a forgotten one, and the adviser's
+    # true outcome recorded over that later.
+    no_outcome = "no_outcome"
+    replace_outcome = "replace_outcome"
 
 
 class RecordType(StrEnum):
@@ -129,7 +134,7 @@ async def list_events(
     cursor: str | None,
 ) -> tuple[list[AuditEvent], str | None]:
     """The body's audit rows, newest first, a page at a time."""
-    query = select(AuditEvent).where(AuditEvent.org == org)
+    query = select(AuditEvent).where(visible_to(AuditEvent, org, owner="org"))
     if action is not None:
         query = query.where(AuditEvent.action == action.value)
     if record_type is not None:

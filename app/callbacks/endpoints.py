@@ -2,10 +2,10 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from app.callbacks import lifecycle
-from app.callbacks.lifecycle import CallbackState, Direction, LifecycleContext
+from app.callbacks.lifecycle import CallbackState, Direction
 from app.callbacks.lifecycle_schemas import AttemptCreate, CallbackReturn
 from app.callbacks.schemas import CallbackPage, CallbackRead, DeliveryStatus
 from app.core.auth import AnyKey, Role
@@ -14,6 +14,8 @@ from app.core.errors import Forbidden
 from app.core.months import Month, MonthText
 from app.core.pagination import Cursor, PageSize
 from app.idempotency.api_route import IdempotentAPIRoute
+from app.protocol.context import RequestContext
+from app.protocol.deps import Context
 
 router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"], route_class=IdempotentAPIRoute)
 
@@ -87,12 +89,6 @@ async def list_callbacks(
 # --- the life of a request: acknowledged, attempted and closed (app/callbacks/lifecycle.py) ---
 
 
-async def _context(request: Request) -> LifecycleContext:
-    state = request.app.state
-    return LifecycleContext(state.routes, state.clock.now(), state.settings.clock_skew_seconds)
-
-
-Context = Annotated[LifecycleContext, Depends(_context)]
 IfMatch = Annotated[
     str | None,
     Header(
@@ -190,7 +186,7 @@ async def withdraw_callback(
 
 
 async def _read_and_commit(
-    session: Session, principal: AnyKey, ctx: LifecycleContext, callback_id: uuid.UUID
+    session: Session, principal: AnyKey, ctx: RequestContext, callback_id: uuid.UUID
 ) -> CallbackRead:
     view = await lifecycle.get_callback(session, principal, callback_id, ctx.now)
     await session.commit()

@@ -25,7 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -36,11 +36,11 @@ from app.core.api_keys import ApiKey
 from app.core.auth import Principal
 from app.core.errors import Conflict, DomainError, Forbidden
 from app.core.months import Month
-from app.core.pagination import decode_cursor, encode_cursor, newest_first, split_page
+from app.core.pagination import decode_cursor, newest_first, split_page
 from app.core.rules import not_before, not_in_future
 from app.core.working_time import working_seconds_between
 from app.outbox.models import OutboxMessage
-from app.protocol.routes import RouteTable
+from app.protocol.context import RequestContext
 
 
 class CallbackState(StrEnum):
@@ -82,15 +82,6 @@ class Side(StrEnum):
 
 # The route's default when a request's route has left the table since it was made.
 DEFAULT_MAX_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class LifecycleContext:
-    """What the rules need besides the request: the route table, now, the allowed skew."""
-
-    routes: RouteTable
-    now: datetime
-    skew_seconds: int
 
 
 @dataclass(frozen=True)
@@ -174,19 +165,20 @@ async def count_stale(
 ) -> dict[Direction, int]:
     """How many of the body's requests, incoming and outgoing, are stale (two counts)."""
     counts = {}
-    for direction, owner in ((Direction.incoming, "to_org"), (Direction.outgoing, "from_org")):
+    for direction in (Direction.incoming, Direction.outgoing):
         counts[direction] = (
             await session.scalar(
                 select(func.count())
                 .select_from(CallbackRequest)
-                .where(visible_to(CallbackRequest, body, owner=owner), stale_clause(opened_before))
+                .where(_direction_clause(body, direction), stale_clause(opened_before))
             )
             or 0
         )
     return counts
 
 
-def _with_details() -> Select:  # type: ignore[type-arg]
+def with_details() -> Select:  # type: ignore[type-arg]
+    """A request with its caller's details (None once purged) and its email's outbox row."""
     return (
         select(CallbackRequest, CallerDetails, OutboxMessage)
         .outerjoin(CallerDetails, CallerDetails.callback_request_id == CallbackRequest.id)
@@ -230,7 +222,7 @@ async def get_callback(
     """The request as the sending body or the body it is addressed to reads it."""
     row = await get_visible_row(
         session,
-        _with_details().execution_options(populate_existing=True),
+        with_details().execution_options(populate_existing=True),
         CallbackRequest,
         callback_id,
         principal.body,
@@ -253,27 +245,23 @@ def _oldest_due_first(query: Select, cursor: str | None, limit: int) -> Select: 
     return query.order_by(CallbackRequest.close_due_at, CallbackRequest.id).limit(limit + 1)
 
 
-async def list_callbacks(
-    session: AsyncSession,
-    principal: Principal,
+def list_statement(
+    org: str,
     *,
     direction: Direction,
     now: datetime,
     month: Month | None = None,
     state: CallbackState | None = None,
+    open_only: bool = False,
     overdue: bool | None = None,
     delivery_status: str | None = None,
     stale_before: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> tuple[list[CallbackView], str | None]:
-    """The body's outgoing requests newest first, or its incoming ones most urgent first
-    (`close_due_at`, then id), a keyset page at a time."""
-    query = _with_details()
-    if direction is Direction.incoming:
-        query = query.where(visible_to(CallbackRequest, principal.body, owner="to_org"))
-    else:
-        query = query.where(visible_to(CallbackRequest, principal.body))
+) -> Select:  # type: ignore[type-arg]
+    """The query of one page of `list_callbacks` (one row more than `limit`: the extra row only
+    says that there is more). Incoming: served by ix_callback_requests_incoming[_state]."""
+    query = with_details().where(_direction_clause(org, direction))
     if month is not None:
         start, end = month.utc_range()
         query = query.where(
@@ -281,6 +269,8 @@ async def list_callbacks(
         )
     if state is not None:
         query = query.where(CallbackRequest.state == state.value)
+    if open_only:
+        query = query.where(CallbackRequest.state != CallbackState.closed.value)
     if overdue is not None:
         clause = overdue_clause(now)
         query = query.where(clause if overdue else not_(clause))
@@ -289,18 +279,75 @@ async def list_callbacks(
     if stale_before is not None:
         query = query.where(stale_clause(stale_before))
     if direction is Direction.incoming:
-        rows = (await session.execute(_oldest_due_first(query, cursor, limit))).all()
-        page, more = list(rows[:limit]), len(rows) > limit
-        next_cursor = (
-            encode_cursor(page[-1][0].close_due_at, page[-1][0].id) if more and page else None
-        )
+        return _oldest_due_first(query, cursor, limit)
+    return newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
+
+
+async def list_callbacks(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    direction: Direction,
+    now: datetime,
+    month: Month | None = None,
+    state: CallbackState | None = None,
+    open_only: bool = False,
+    overdue: bool | None = None,
+    delivery_status: str | None = None,
+    stale_before: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[CallbackView], str | None]:
+    """The body's outgoing requests newest first, or its incoming ones most urgent first
+    (`close_due_at`, then id), a keyset page at a time; `open_only`: not yet closed (the
+    pages' default list)."""
+    query = list_statement(
+        principal.body,
+        direction=direction,
+        now=now,
+        month=month,
+        state=state,
+        open_only=open_only,
+        overdue=overdue,
+        delivery_status=delivery_status,
+        stale_before=stale_before,
+        limit=limit,
+        cursor=cursor,
+    )
+    rows = list((await session.execute(query)).all())
+    if direction is Direction.incoming:
+        page, next_cursor = split_page(rows, limit, lambda r: (r[0].close_due_at, r[0].id))
     else:
-        query = newest_first(query, CallbackRequest.requested_at, CallbackRequest.id, cursor, limit)
-        rows = (await session.execute(query)).all()
-        page, next_cursor = split_page(
-            list(rows), limit, lambda row: (row[0].requested_at, row[0].id)
-        )
+        page, next_cursor = split_page(rows, limit, lambda r: (r[0].requested_at, r[0].id))
     return await _views(session, page, now), next_cursor
+
+
+def _direction_clause(body: str, direction: Direction) -> Any:
+    """The requests addressed to `body` (incoming) or made by it (outgoing)."""
+    if direction is Direction.incoming:
+        return visible_to(CallbackRequest, body, owner="to_org")
+    return visible_to(CallbackRequest, body)
+
+
+async def count_open(
+    session: AsyncSession, principal: Principal, *, direction: Direction, now: datetime
+) -> tuple[int, int]:
+    """How many of the body's incoming or outgoing requests are open, and how many of those
+    are overdue now: one aggregate query (the team leaders' overview)."""
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((overdue_clause(now), 1), else_=0)), 0),
+            )
+            .select_from(CallbackRequest)
+            .where(
+                _direction_clause(principal.body, direction),
+                CallbackRequest.state != CallbackState.closed.value,
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 # --- changing -----------------------------------------------------------------------------
@@ -438,7 +485,7 @@ def _acknowledgement(principal: Principal, now: datetime) -> dict[str, Any]:
 
 
 def _working_seconds(
-    ctx: LifecycleContext, callback: CallbackRequest, moment: datetime
+    ctx: RequestContext, callback: CallbackRequest, moment: datetime
 ) -> float | None:
     """Working seconds from the request to `moment` in the receiving body's opening hours
     (what the report aggregates); None when the body has left the route table."""
@@ -452,7 +499,7 @@ def _working_seconds(
 
 
 def _closing(
-    principal: Principal, ctx: LifecycleContext, callback: CallbackRequest, outcome: CallbackOutcome
+    principal: Principal, ctx: RequestContext, callback: CallbackRequest, outcome: CallbackOutcome
 ) -> dict[str, Any]:
     return {
         "state": CallbackState.closed.value,
@@ -466,7 +513,7 @@ def _closing(
 async def acknowledge(
     session: AsyncSession,
     principal: Principal,
-    ctx: LifecycleContext,
+    ctx: RequestContext,
     callback_id: uuid.UUID,
     *,
     if_match: str | None = None,
@@ -485,7 +532,7 @@ async def acknowledge(
     raise _concurrent_change()
 
 
-def _max_attempts(ctx: LifecycleContext, callback: CallbackRequest) -> int:
+def _max_attempts(ctx: RequestContext, callback: CallbackRequest) -> int:
     route = ctx.routes.route(callback.from_org, callback.to_org)
     return route.callback_max_attempts if route is not None else DEFAULT_MAX_ATTEMPTS
 
@@ -493,7 +540,7 @@ def _max_attempts(ctx: LifecycleContext, callback: CallbackRequest) -> int:
 async def record_attempt(
     session: AsyncSession,
     principal: Principal,
-    ctx: LifecycleContext,
+    ctx: RequestContext,
     callback_id: uuid.UUID,
     *,
     result: AttemptResult,
@@ -559,7 +606,7 @@ async def record_attempt(
 async def return_callback(
     session: AsyncSession,
     principal: Principal,
-    ctx: LifecycleContext,
+    ctx: RequestContext,
     callback_id: uuid.UUID,
     *,
     reason: ReturnReason,
@@ -581,7 +628,7 @@ async def return_callback(
 async def withdraw(
     session: AsyncSession,
     principal: Principal,
-    ctx: LifecycleContext,
+    ctx: RequestContext,
     callback_id: uuid.UUID,
     *,
     if_match: str | None = None,

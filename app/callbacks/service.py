@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.callbacks.emails import KIND as CALLBACK_REQUEST_EMAIL
+from app.callbacks.lifecycle import with_details
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.callbacks.schemas import Caller, FailureReason
 from app.core import metrics
@@ -95,20 +95,6 @@ def new_callback_request(
     return callback, details, message, event
 
 
-def _with_details() -> Select:  # type: ignore[type-arg]
-    return (
-        select(CallbackRequest, CallerDetails, OutboxMessage)
-        .outerjoin(CallerDetails, CallerDetails.callback_request_id == CallbackRequest.id)
-        .outerjoin(
-            OutboxMessage,
-            and_(
-                OutboxMessage.kind == CALLBACK_REQUEST_EMAIL,
-                OutboxMessage.subject_id == CallbackRequest.id,
-            ),
-        )
-    )
-
-
 CallbackRow = tuple[CallbackRequest, CallerDetails | None, OutboxMessage | None]
 
 
@@ -121,7 +107,7 @@ async def get_callback(
 ) -> CallbackRow:
     row = await get_visible_row(
         session,
-        _with_details(),
+        with_details(),
         CallbackRequest,
         callback_id,
         principal.body,

@@ -252,4 +252,6 @@ DOMAIN_FIELD_CODES = {
     "invalid_reference",
     "invalid_month",
     "blank",
+    "unknown_status",
+    "unknown_outcome",
 }

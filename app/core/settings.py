@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the outbox worker purges personal data that is due.",
     )
+    no_outcome_after_seconds: int = Field(
+        default=7200,
+        gt=0,
+        description="Seconds after a transfer's wait threshold before the outbox worker "
+        "closes a transfer still waiting as `no_outcome_recorded`, so that no contact goes "
+        "uncounted.",
+    )
     session_secret: str | None = Field(
         default=None,
         description="Secret that signs web session cookies. Random per process when unset.",

@@ -3,7 +3,8 @@
 import functools
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any
 
 import phonenumbers
 import regex
@@ -173,3 +174,23 @@ def format_phone_for_reading(e164: str) -> str:
         else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )
     return phonenumbers.format_number(parsed, fmt)
+
+
+def one_of(choices: type[StrEnum], code: str) -> AfterValidator:
+    """A validator that takes one of `choices`' values, refused with its own `code` (e.g.
+    `unknown_status`) rather than pydantic's generic `enum`."""
+    values = [c.value for c in choices]
+
+    def _check(value: str | None) -> str | None:
+        if value is not None and value not in values:
+            raise PydanticCustomError(
+                code, "must be one of: {choices}", {"choices": ", ".join(values)}
+            )
+        return value
+
+    return AfterValidator(_check)
+
+
+def enum_schema(choices: type[StrEnum]) -> Any:
+    """The choices for the document, where `one_of` checks them."""
+    return {"enum": [c.value for c in choices]}

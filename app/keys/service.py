@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.core.access import get_visible
+from app.core.access import get_visible, visible_to
 from app.core.auth import Principal, Role, forget_principal, hash_key
 from app.core.errors import Unprocessable
 from app.core.pagination import newest_first, split_page
@@ -55,7 +55,7 @@ async def create_key(
 async def list_keys(session: AsyncSession, org: str | None = None) -> list[ApiKey]:
     query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
     if org is not None:
-        query = query.where(ApiKey.org == org)
+        query = query.where(visible_to(ApiKey, org, owner="org"))
     return list((await session.scalars(query)).all())
 
 
@@ -63,9 +63,8 @@ async def page_of_keys(
     session: AsyncSession, org: str, *, limit: int, cursor: str | None
 ) -> tuple[list[ApiKey], str | None]:
     """A body's keys, newest first, a page at a time."""
-    query = newest_first(
-        select(ApiKey).where(ApiKey.org == org), ApiKey.created_at, ApiKey.id, cursor, limit
-    )
+    own = select(ApiKey).where(visible_to(ApiKey, org, owner="org"))
+    query = newest_first(own, ApiKey.created_at, ApiKey.id, cursor, limit)
     rows = list((await session.scalars(query)).all())
     return split_page(rows, limit, lambda key: (key.created_at, key.id))
 

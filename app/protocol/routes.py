@@ -3,6 +3,7 @@
 Nothing else in the code base hard-codes these values: it asks the table.
 """
 
+import re
 import tomllib
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,6 +19,7 @@ from app.core.working_time import OpeningHours, due_at
 DEFAULT_TABLE = Path(__file__).with_name("default_routes.toml")
 
 OrgId = str
+_REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 class PermissionRule(StrEnum):
@@ -48,6 +50,16 @@ class Body(_Frozen):
     signature: str
     # When the body's team answers: the working time in which call backs to it are measured.
     opening_hours: OpeningHours
+    # Why callers are passed to this body, code -> label (in the file's order): the choices
+    # for a transfer's or signpost's `contact_reason` on every route to it.
+    contact_reasons: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _reason_codes(self) -> "Body":
+        for code in self.contact_reasons:
+            if not _REASON_CODE.fullmatch(code):
+                raise ValueError(f"contact reason {code!r}: use a-z, 0-9 and _, up to 32")
+        return self
 
 
 class IvrOption(_Frozen):
@@ -72,6 +84,8 @@ class Route(_Frozen):
     # Filled from the bodies when the table is built.
     dial_number: str = ""
     callback_mailbox: str = ""
+    # The receiving body's, unless the route lists its own.
+    contact_reasons: dict[str, str] = Field(default_factory=dict)
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -88,6 +102,9 @@ class Route(_Frozen):
 
     def ivr_option(self, topic: str | None) -> IvrOption | None:
         return self.ivr_options.get(topic) if topic is not None else None
+
+    def contact_reason_label(self, code: str | None) -> str | None:
+        return self.contact_reasons.get(code) if code is not None else None
 
 
 class RouteTableError(ValueError):
@@ -149,6 +166,7 @@ def build_table(data: dict[str, Any]) -> RouteTable:
                 update={
                     "dial_number": receiver.switchboard,
                     "callback_mailbox": receiver.callback_mailbox,
+                    "contact_reasons": route.contact_reasons or receiver.contact_reasons,
                 }
             )
     except ValidationError as exc:

@@ -24,6 +24,10 @@ class RouteRead(BaseModel):
     callback_max_attempts: int = Field(
         description="Unsuccessful attempts before a call back closes as unreachable"
     )
+    contact_reasons: dict[str, str] = Field(
+        description="The `contact_reason` codes a transfer or signpost on this route may "
+        "take, with their labels"
+    )
 
 
 class RouteTableRead(BaseModel):
@@ -51,6 +55,7 @@ class RouteTableRead(BaseModel):
                     callback_first_attempt_within=route.callback_first_attempt_within,
                     callback_close_within=route.callback_close_within,
                     callback_max_attempts=route.callback_max_attempts,
+                    contact_reasons=route.contact_reasons,
                 )
             )
         return cls(bodies=list(table.bodies.values()), routes=routes)

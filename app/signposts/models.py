@@ -21,5 +21,7 @@ class Signpost(Base):
     to_org: Mapped[str] = mapped_column(String(32))
     signposted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sender_reference: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # One of the receiving body's contact reasons (app/protocol), or none.
+    contact_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_by_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

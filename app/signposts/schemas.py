@@ -14,6 +14,13 @@ class SignpostCreate(RequestModel):
     to_org: str = Field(min_length=1, max_length=32, examples=["cqc"])
     signposted_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
     sender_reference: Reference | None = None
+    contact_reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="One of the receiving body's contact reasons (`GET /v1/routes`); "
+        "422 `unknown_contact_reason` otherwise.",
+    )
 
 
 class SignpostRead(ResponseModel):
@@ -22,4 +29,10 @@ class SignpostRead(ResponseModel):
     to_org: str
     signposted_at: datetime
     sender_reference: str | None
+    contact_reason: str | None
     created_at: datetime
+
+
+class SignpostPage(ResponseModel):
+    items: list[SignpostRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")

@@ -5,11 +5,11 @@ def transfer_not_waiting(status: str) -> Conflict:
     return Conflict("transfer_not_waiting", f"The transfer is already {status}.")
 
 
-def wait_threshold_exceeded(elapsed: float, threshold: int) -> Conflict:
+def outcome_too_late() -> Conflict:
     return Conflict(
-        "wait_threshold_exceeded",
-        f"The caller waited {elapsed:.0f} s, longer than the {threshold} s the protocol allows: "
-        "request a call back instead.",
+        "outcome_too_late",
+        "The transfer was closed as 'no_outcome_recorded'; its true outcome can be recorded "
+        "only on the UK day the wait started.",
     )
 
 

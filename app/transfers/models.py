@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, UTCDateTime
@@ -27,11 +27,19 @@ class Transfer(Base):
     # does not rewrite history.
     wait_threshold_seconds: Mapped[int] = mapped_column(Integer)
     permission_to_share_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    status: Mapped[str] = mapped_column(String(16))  # waiting | connected | failed
+    # waiting | connected | failed | declined | caller_hung_up | no_outcome_recorded
+    status: Mapped[str] = mapped_column(String(24))
     connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    # connected_at or failed_at: the moment that counts in the monthly report.
+    # connected_at or failed_at, when the caller declined or hung up, or when the worker closed
+    # a forgotten transfer: the moment that counts in the monthly report.
     outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Connected, but after the wait threshold: still a warm transfer, counted on its own.
+    answered_after_threshold: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # One of the receiving body's contact reasons (app/protocol), or none.
+    contact_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_by_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

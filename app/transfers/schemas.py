@@ -14,12 +14,48 @@ from app.core.validation import AwareDatetime, Reference, RequestModel, Response
 class TransferStatus(StrEnum):
     waiting = "waiting"
     connected = "connected"
-    failed = "failed"
+    failed = "failed"  # into a call back request
+    declined = "declined"  # the caller did not want to be transferred (s.3.1, s.5.1)
+    caller_hung_up = "caller_hung_up"  # the caller ended the call while waiting
+    # Still waiting long after the threshold: closed by the worker so that no contact is lost;
+    # the adviser may record the true outcome over it the same UK day.
+    no_outcome_recorded = "no_outcome_recorded"
+
+
+# The endings an adviser may record over `no_outcome_recorded`.
+OPEN_STATUSES = frozenset({TransferStatus.waiting, TransferStatus.no_outcome_recorded})
+
+
+class TransferOutcome(StrEnum):
+    """How a transfer ended, as the report counts it (a filter of the transfers' list)."""
+
+    connected_within_threshold = "connected_within_threshold"
+    connected_after_threshold = "connected_after_threshold"
+    callback_wait_threshold_exceeded = "callback_wait_threshold_exceeded"
+    callback_high_call_volume = "callback_high_call_volume"
+    declined = "declined"
+    caller_hung_up = "caller_hung_up"
+    no_outcome_recorded = "no_outcome_recorded"
 
 
 class TransferConnect(RequestModel):
     connected_at: AwareDatetime | None = Field(
-        default=None, description="When the receiving body answered. Defaults to now."
+        default=None,
+        description="When the receiving body answered. Defaults to now. After the wait "
+        "threshold it is still accepted, marked `answered_after_threshold`.",
+    )
+
+
+class TransferDeclined(RequestModel):
+    declined_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the caller said they did not want to be transferred. Defaults to now.",
+    )
+
+
+class TransferHungUp(RequestModel):
+    hung_up_at: AwareDatetime | None = Field(
+        default=None, description="When the caller ended the call while waiting. Defaults to now."
     )
 
 
@@ -43,7 +79,29 @@ class FailedOutcome(TransferFail):
     status: Literal["failed"]
 
 
-Outcome = Annotated[ConnectedOutcome | FailedOutcome, Field(discriminator="status")]
+class DeclinedOutcome(TransferDeclined):
+    status: Literal["declined"]
+
+
+class HungUpOutcome(TransferHungUp):
+    status: Literal["caller_hung_up"]
+
+
+Outcome = Annotated[
+    ConnectedOutcome | FailedOutcome | DeclinedOutcome | HungUpOutcome,
+    Field(discriminator="status"),
+]
+
+ContactReason = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        description="One of the receiving body's contact reasons (`GET /v1/routes`); "
+        "422 `unknown_contact_reason` otherwise.",
+        examples=["poor_quality_care"],
+    ),
+]
 
 
 class TransferCreate(RequestModel):
@@ -80,6 +138,7 @@ class TransferCreate(RequestModel):
     )
     wait_started_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
     permission_to_share_at: AwareDatetime | None = None
+    contact_reason: ContactReason | None = None
     outcome: Outcome | None = Field(
         default=None, description="Record a finished call in one request."
     )
@@ -110,5 +169,16 @@ class TransferRead(ResponseModel):
     connected_at: datetime | None
     failed_at: datetime | None
     failure_reason: FailureReason | None
+    answered_after_threshold: bool = Field(
+        description="Connected after the wait threshold: a warm transfer, counted on its own."
+    )
+    outcome_at: datetime | None = Field(description="When it ended, as the report counts it.")
+    contact_reason: str | None
+    contact_reason_label: str | None
     callback_request_id: uuid.UUID | None
     created_at: datetime
+
+
+class TransferPage(ResponseModel):
+    items: list[TransferRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")

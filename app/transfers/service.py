@@ -4,29 +4,36 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.callbacks import service as callbacks
 from app.callbacks.models import CallbackRequest
-from app.core.access import get_visible
+from app.core.access import get_visible, visible_to
 from app.core.auth import Principal
 from app.core.errors import DomainError, Unprocessable
+from app.core.months import LONDON, Month
+from app.core.pagination import newest_first, split_page
 from app.core.rules import not_before, not_in_future
 from app.protocol.context import RequestContext
-from app.protocol.exceptions import no_route
+from app.protocol.exceptions import contact_reason_problem, no_route
 from app.protocol.routes import ReferenceRule, Route
 from app.transfers import exceptions, new_records
 from app.transfers.models import Transfer
 from app.transfers.schemas import (
     Caller,
     ConnectedOutcome,
+    DeclinedOutcome,
     FailedOutcome,
     FailureReason,
+    HungUpOutcome,
     TransferConnect,
     TransferCreate,
+    TransferDeclined,
     TransferFail,
+    TransferHungUp,
+    TransferOutcome,
     TransferStatus,
 )
 
@@ -111,6 +118,7 @@ def start_problems(
     return _problems(
         lambda: _topic_problem(route, body.topic),
         lambda: _reference_problem(route, body),
+        lambda: contact_reason_problem(route, body.contact_reason),
         lambda: _permission(
             ctx,
             body.permission_to_share_at,
@@ -124,7 +132,11 @@ async def start_transfer(
     session: AsyncSession, principal: Principal, ctx: RequestContext, body: TransferCreate
 ) -> tuple[Transfer, CallbackRequest | None]:
     route = _route(ctx, principal.body, body.to_org)
-    for problem in (_topic_problem(route, body.topic), _reference_problem(route, body)):
+    for problem in (
+        _topic_problem(route, body.topic),
+        _reference_problem(route, body),
+        contact_reason_problem(route, body.contact_reason),
+    ):
         if problem is not None:
             raise problem
     ivr = route.ivr_option(body.topic)
@@ -150,6 +162,8 @@ async def start_transfer(
         wait_threshold_seconds=route.wait_threshold_seconds,
         permission_to_share_at=permission,
         status=TransferStatus.waiting.value,
+        answered_after_threshold=False,
+        contact_reason=body.contact_reason,
         created_by_key_id=principal.key_id,
         created_at=ctx.now,
     )
@@ -171,7 +185,9 @@ async def start_transfer(
 
     session.add_all((transfer, created))
     if isinstance(body.outcome, ConnectedOutcome):
-        connect(transfer, ctx, body.outcome)
+        connect(session, transfer, principal, ctx, body.outcome)
+    elif isinstance(body.outcome, DeclinedOutcome | HungUpOutcome):
+        end(session, transfer, principal, ctx, body.outcome)
     return transfer, None
 
 
@@ -192,30 +208,90 @@ def must_request_callback(transfer: Transfer, now: datetime) -> bool:
     )
 
 
-def _check_waiting(transfer: Transfer) -> None:
-    if transfer.status != TransferStatus.waiting:
-        raise exceptions.transfer_not_waiting(transfer.status)
+def _check_open(transfer: Transfer, now: datetime) -> None:
+    """An outcome may be recorded while the transfer waits, and over the worker's
+    `no_outcome_recorded` until the end of the UK day the wait started on."""
+    if transfer.status == TransferStatus.waiting:
+        return
+    if transfer.status == TransferStatus.no_outcome_recorded:
+        if now.astimezone(LONDON).date() == transfer.wait_started_at.astimezone(LONDON).date():
+            return
+        raise exceptions.outcome_too_late()
+    raise exceptions.transfer_not_waiting(transfer.status)
 
 
-def connect(transfer: Transfer, ctx: RequestContext, body: TransferConnect) -> Transfer:
-    _check_waiting(transfer)
-    connected_at = not_in_future(
-        body.connected_at or ctx.now, ctx.now, ctx.skew_seconds, "connected_at"
-    )
-    not_before(connected_at, transfer.wait_started_at, "connected_at", "wait_started_at")
-    elapsed = _elapsed(transfer, connected_at)
-    # "longer than 1 minute" / "exceeds 30 seconds": exactly the threshold may still connect.
-    if elapsed > transfer.wait_threshold_seconds:
-        raise exceptions.wait_threshold_exceeded(elapsed, transfer.wait_threshold_seconds)
+def _record_outcome(
+    session: AsyncSession,
+    transfer: Transfer,
+    principal: Principal,
+    ctx: RequestContext,
+    status: TransferStatus,
+    at: datetime,
+) -> None:
+    """Mark the transfer ended; replacing the worker's `no_outcome_recorded` is audited."""
+    if transfer.status == TransferStatus.no_outcome_recorded:
+        audit.record(
+            session,
+            principal,
+            audit.AuditAction.replace_outcome,
+            audit.RecordType.transfer,
+            transfer.id,
+            org=transfer.from_org,
+            now=ctx.now,
+        )
+    transfer.status = status.value
+    transfer.outcome_at = at
+
+
+def _outcome_time(
+    transfer: Transfer, ctx: RequestContext, value: datetime | None, field: str
+) -> datetime:
+    at = not_in_future(value or ctx.now, ctx.now, ctx.skew_seconds, field)
+    return not_before(at, transfer.wait_started_at, field, "wait_started_at")
+
+
+def connect(
+    session: AsyncSession,
+    transfer: Transfer,
+    principal: Principal,
+    ctx: RequestContext,
+    body: TransferConnect,
+) -> Transfer:
+    """The receiving body answered. After the threshold too: still a warm transfer, marked
+    `answered_after_threshold` ("longer than 1 minute" / "exceeds 30 seconds": exactly the
+    threshold is within it)."""
+    _check_open(transfer, ctx.now)
+    connected_at = _outcome_time(transfer, ctx, body.connected_at, "connected_at")
     if transfer.permission_to_share_at and transfer.permission_to_share_at > connected_at:
         raise Unprocessable(
             "permission_to_share_after_sharing",
             "Permission to share must be given before the call is connected.",
             extra={"field": "permission_to_share_at"},
         )
-    transfer.status = TransferStatus.connected.value
+    _record_outcome(session, transfer, principal, ctx, TransferStatus.connected, connected_at)
     transfer.connected_at = connected_at
-    transfer.outcome_at = connected_at
+    transfer.answered_after_threshold = (
+        _elapsed(transfer, connected_at) > transfer.wait_threshold_seconds
+    )
+    return transfer
+
+
+def end(
+    session: AsyncSession,
+    transfer: Transfer,
+    principal: Principal,
+    ctx: RequestContext,
+    body: TransferDeclined | TransferHungUp,
+) -> Transfer:
+    """The caller declined the transfer, or hung up while waiting: no permission is needed,
+    nothing is shared."""
+    _check_open(transfer, ctx.now)
+    if isinstance(body, TransferDeclined):
+        status, value, field = TransferStatus.declined, body.declined_at, "declined_at"
+    else:
+        status, value, field = TransferStatus.caller_hung_up, body.hung_up_at, "hung_up_at"
+    at = _outcome_time(transfer, ctx, value, field)
+    _record_outcome(session, transfer, principal, ctx, status, at)
     return transfer
 
 
@@ -226,7 +302,18 @@ async def fail(
     ctx: RequestContext,
     body: TransferFail,
 ) -> CallbackRequest:
+    replacing = transfer.status == TransferStatus.no_outcome_recorded
     route = _record_failure(transfer, ctx, body)
+    if replacing:
+        audit.record(
+            session,
+            principal,
+            audit.AuditAction.replace_outcome,
+            audit.RecordType.transfer,
+            transfer.id,
+            org=transfer.from_org,
+            now=ctx.now,
+        )
     return callbacks.create_callback_request(
         session,
         _failure(transfer, body.caller),
@@ -278,7 +365,7 @@ def failure_problems(
 ) -> list[DomainError]:
     """Every rule `fail` would refuse `body` for, not only the first (see `start_problems`)."""
     return _problems(
-        lambda: _check_waiting(transfer),
+        lambda: _check_open(transfer, ctx.now),
         lambda: _threshold_problem(transfer, body.reason, ctx.now),
         lambda: _reference_for_callback(body.sender_reference or transfer.sender_reference),
         lambda: _permission_for_callback(ctx, transfer, body),
@@ -298,9 +385,8 @@ def _threshold_problem(
 
 def _record_failure(transfer: Transfer, ctx: RequestContext, body: TransferFail) -> Route:
     """Check that the transfer may fail now and mark it failed; the route to call back on."""
-    _check_waiting(transfer)
-    failed_at = not_in_future(body.failed_at or ctx.now, ctx.now, ctx.skew_seconds, "failed_at")
-    not_before(failed_at, transfer.wait_started_at, "failed_at", "wait_started_at")
+    _check_open(transfer, ctx.now)
+    failed_at = _outcome_time(transfer, ctx, body.failed_at, "failed_at")
     problem = _threshold_problem(transfer, body.reason, failed_at)
     if problem is not None:
         raise problem
@@ -336,3 +422,70 @@ async def callback_request_id_for(
     return await session.scalar(
         select(CallbackRequest.id).where(CallbackRequest.transfer_id == transfer_id)
     )
+
+
+def outcome_clause(outcome: TransferOutcome) -> ColumnElement[bool]:
+    """The transfers that `outcome` counts, as the report does."""
+    status, after, reason = {
+        TransferOutcome.connected_within_threshold: (TransferStatus.connected, False, None),
+        TransferOutcome.connected_after_threshold: (TransferStatus.connected, True, None),
+        TransferOutcome.callback_wait_threshold_exceeded: (
+            TransferStatus.failed,
+            None,
+            FailureReason.wait_threshold_exceeded,
+        ),
+        TransferOutcome.callback_high_call_volume: (
+            TransferStatus.failed,
+            None,
+            FailureReason.high_call_volume,
+        ),
+        TransferOutcome.declined: (TransferStatus.declined, None, None),
+        TransferOutcome.caller_hung_up: (TransferStatus.caller_hung_up, None, None),
+        TransferOutcome.no_outcome_recorded: (TransferStatus.no_outcome_recorded, None, None),
+    }[outcome]
+    clauses = [Transfer.status == status.value]
+    if after is not None:
+        clauses.append(Transfer.answered_after_threshold.is_(after))
+    if reason is not None:
+        clauses.append(Transfer.failure_reason == reason.value)
+    return and_(*clauses)
+
+
+async def list_transfers(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    month: Month | None = None,
+    status: TransferStatus | None = None,
+    outcome: TransferOutcome | None = None,
+    to_org: str | None = None,
+    contact_reason: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[tuple[Transfer, uuid.UUID | None]], str | None]:
+    """The body's transfers, newest first, a keyset page at a time, each with its call back
+    request's id; `month` is the UK month of the outcome, the one the report counts it in."""
+    query = select(Transfer).where(visible_to(Transfer, principal.body))
+    if month is not None:
+        start, end = month.utc_range()
+        query = query.where(Transfer.outcome_at >= start, Transfer.outcome_at < end)
+    if status is not None:
+        query = query.where(Transfer.status == status.value)
+    if outcome is not None:
+        query = query.where(outcome_clause(outcome))
+    if to_org is not None:
+        query = query.where(Transfer.to_org == to_org)
+    if contact_reason is not None:
+        query = query.where(Transfer.contact_reason == contact_reason)
+    query = newest_first(query, Transfer.created_at, Transfer.id, cursor, limit)
+    rows = list((await session.scalars(query)).all())
+    page, next_cursor = split_page(rows, limit, lambda t: (t.created_at, t.id))
+    callback_ids: dict[uuid.UUID, uuid.UUID] = {}
+    if page:
+        found = await session.execute(
+            select(CallbackRequest.transfer_id, CallbackRequest.id).where(
+                CallbackRequest.transfer_id.in_([t.id for t in page])
+            )
+        )
+        callback_ids = {transfer_id: callback_id for transfer_id, callback_id in found}
+    return [(t, callback_ids.get(t.id)) for t in page], next_cursor

@@ -37,6 +37,12 @@ class TransferView:
             return "Done: the warm transfer is recorded."
         if status == TransferStatus.failed:
             return "Done: a call back request has been made."
+        if status == TransferStatus.declined:
+            return "Done: the caller did not want to be transferred."
+        if status == TransferStatus.caller_hung_up:
+            return "Done: the caller hung up while waiting."
+        if status == TransferStatus.no_outcome_recorded:
+            return "Closed with no outcome recorded; record the true outcome today if known."
         if self.overdue:
             return "The wait has passed the threshold: request a call back."
         return "Wait for an answer; record 'connected', or 'failed' if lines are busy."
@@ -79,6 +85,12 @@ def transfer_read(view: TransferView, callback_id: uuid.UUID | None) -> Transfer
         connected_at=transfer.connected_at,
         failed_at=transfer.failed_at,
         failure_reason=transfer.failure_reason,  # type: ignore[arg-type]
+        answered_after_threshold=transfer.answered_after_threshold,
+        outcome_at=transfer.outcome_at,
+        contact_reason=transfer.contact_reason,
+        contact_reason_label=view.route.contact_reason_label(transfer.contact_reason)
+        if view.route
+        else None,
         callback_request_id=callback_id,
         created_at=transfer.created_at,
     )

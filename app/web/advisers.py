@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.callbacks import service as callbacks
+from app.callbacks import lifecycle
 from app.callbacks.schemas import FailureReason
 from app.core.auth import Role
 from app.core.deps import Session
@@ -22,16 +22,25 @@ from app.core.rules import not_in_future
 from app.core.validation import split_references
 from app.feedback import service as feedback_service
 from app.feedback.schemas import FeedbackCreate
+from app.protocol.context import RequestContext
 from app.protocol.deps import Context, Routes
 from app.protocol.routes import Route, RouteTable
 from app.signposts import service as signposts
 from app.signposts.schemas import SignpostCreate
 from app.transfers import service as transfers
 from app.transfers.models import Transfer
-from app.transfers.schemas import TransferConnect, TransferCreate, TransferFail
+from app.transfers.schemas import (
+    OPEN_STATUSES,
+    TransferConnect,
+    TransferCreate,
+    TransferDeclined,
+    TransferFail,
+    TransferHungUp,
+)
 from app.transfers.views import view_transfer
 from app.web import sessions
 from app.web.auth import AdviserPage, WebUser
+from app.web.callbacks import callback_words
 from app.web.forms import (
     PERMISSION_STAMPED,
     STAMP_PERMISSION,
@@ -47,6 +56,7 @@ router = APIRouter(route_class=PageAPIRoute, include_in_schema=False)
 START_LABELS = {
     "to_org": "the body you are transferring to",
     "topic": "what the complaint is about",
+    "contact_reason": "the reason for the call",
     "sender_reference": "your case reference",
     PERMISSION_STAMPED: "when the caller gave permission to share",
 }
@@ -146,6 +156,7 @@ async def _start_page(
                 for topic, option in (chosen.ivr_options.items() if chosen else ())
             ],
             "route": chosen,
+            "reasons": list(chosen.contact_reasons.items()) if chosen else [],
             "bodies": routes.bodies,
             "own": routes.bodies[user.principal.body],
             "signposted": signposted,
@@ -179,6 +190,8 @@ async def back_to_start(request: Request, user: AdviserPage) -> Response:
 
 
 @router.get("/transfer/{transfer_id}/connected")
+@router.get("/transfer/{transfer_id}/declined")
+@router.get("/transfer/{transfer_id}/hung-up")
 @router.get("/transfer/{transfer_id}/callback")
 async def back_to_transfer(request: Request, transfer_id: uuid.UUID, user: AdviserPage) -> Response:
     return redirect(request, f"/transfer/{transfer_id}")
@@ -189,6 +202,7 @@ def _start_request(form: Form, now: datetime) -> dict[str, Any]:
         "to_org": form.value("to_org"),
         "topic": _optional(form.value("topic")),
         "sender_reference": _optional(form.value("sender_reference")),
+        "contact_reason": _optional(form.value("contact_reason")),
         "permission_to_share_at": permission_to_share(form, now),
     }
 
@@ -227,6 +241,7 @@ async def signposted_instead(
     data = {
         "to_org": form.value("to_org"),
         "sender_reference": _optional(form.value("sender_reference")),
+        "contact_reason": _optional(form.value("contact_reason")),
     }
     body = form.validate(SignpostCreate, data)
     if body is None:
@@ -255,7 +270,9 @@ async def _transfer_page(
     if transfer.status == "failed":
         callback_id = await transfers.callback_request_id_for(session, transfer.id)
         if callback_id is not None:
-            callback = await callbacks.get_callback(session, user.principal, callback_id)
+            found = await lifecycle.get_callback(session, user.principal, callback_id, now)
+            # Where the call back stands, as it changes: acknowledged, each call, the outcome.
+            callback = callback_words(found, user, routes, now)
     lines_busy = lines_busy or form is not None and form.value("reason") == "high_call_volume"
     return render(
         request,
@@ -275,6 +292,12 @@ async def _transfer_page(
             # The callback form is shown by the server once the service says the wait is over,
             # or when the adviser says the lines are busy; the script only shows it sooner.
             "show_callback": transfer.status == "waiting" and (view.overdue or lines_busy),
+            # Waiting, or closed by the worker with no outcome and still the same UK day: the
+            # adviser may record how it ended (the service decides; the page only offers).
+            "can_record": transfer.status in OPEN_STATUSES,
+            "contact_reason": view.route.contact_reason_label(transfer.contact_reason)
+            if view.route
+            else None,
             "reason": (
                 FailureReason.wait_threshold_exceeded
                 if view.overdue or not lines_busy
@@ -307,15 +330,52 @@ async def transfer_page(
 async def connected(
     request: Request, transfer_id: uuid.UUID, user: AdviserPage, session: Session, ctx: Context
 ) -> Response:
+    """The "Connected" button, and "They answered: connected" beside the call back form: a
+    call answered after the threshold is still a warm transfer."""
     await submitted(request, CALLBACK_LABELS)
     transfer = await transfers.get_transfer(session, user.principal, transfer_id, for_update=True)
     try:
-        transfers.connect(transfer, ctx, TransferConnect())
-    except DomainError as exc:  # e.g. wait_threshold_exceeded: the page turns to the call back
+        transfers.connect(session, transfer, user.principal, ctx, TransferConnect())
+    except DomainError as exc:
         form = _callback_form(ctx.routes, transfer).refused(exc)
         return await _shown_on(request, session, f"/transfer/{transfer_id}", form)
     await session.commit()
     return redirect(request, f"/transfer/{transfer_id}")
+
+
+async def _ended(
+    request: Request,
+    transfer_id: uuid.UUID,
+    user: WebUser,
+    session: Session,
+    ctx: RequestContext,
+    body: TransferDeclined | TransferHungUp,
+) -> Response:
+    await submitted(request, CALLBACK_LABELS)
+    transfer = await transfers.get_transfer(session, user.principal, transfer_id, for_update=True)
+    try:
+        transfers.end(session, transfer, user.principal, ctx, body)
+    except DomainError as exc:
+        form = _callback_form(ctx.routes, transfer).refused(exc)
+        return await _shown_on(request, session, f"/transfer/{transfer_id}", form)
+    await session.commit()
+    return redirect(request, f"/transfer/{transfer_id}")
+
+
+@router.post("/transfer/{transfer_id}/declined")
+async def caller_declined(
+    request: Request, transfer_id: uuid.UUID, user: AdviserPage, session: Session, ctx: Context
+) -> Response:
+    """The "Caller declined" button: the caller did not want to be transferred."""
+    return await _ended(request, transfer_id, user, session, ctx, TransferDeclined())
+
+
+@router.post("/transfer/{transfer_id}/hung-up")
+async def caller_hung_up(
+    request: Request, transfer_id: uuid.UUID, user: AdviserPage, session: Session, ctx: Context
+) -> Response:
+    """The "Caller hung up" button: the caller ended the call while waiting."""
+    return await _ended(request, transfer_id, user, session, ctx, TransferHungUp())
 
 
 @router.post("/transfer/{transfer_id}/callback")

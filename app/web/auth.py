@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from sqlalchemy import select
@@ -102,12 +103,25 @@ async def home(request: Request, session: Session) -> Response:
     return redirect(request, user.sections[0].path if user.sections else "/sign-in")
 
 
+# A refused sign-in answers 303 to the form with one of these words in `problem` (never the
+# key: it is not kept anywhere), so that reloading the page shows the error again and does not
+# send the key a second time.
+SIGN_IN_PROBLEMS = {
+    "missing": "Enter your key",
+    "unknown": "This key is not recognised or has been revoked. Check it and try again",
+    "no-page": "This key cannot sign in here. Sign in with an adviser's or a team leader's key",
+}
+
+
 @router.get("/sign-in")
-async def sign_in_form(request: Request, session: Session, next: str | None = None) -> Response:
+async def sign_in_form(
+    request: Request, session: Session, next: str | None = None, problem: str | None = None
+) -> Response:
     user = await _signed_in(request, session)
     if user is not None and user.sections:
         return redirect(request, _safe_next(next) or user.sections[0].path)
-    return render(request, "sign_in.html", {"next": _safe_next(next) or "", "error": None})
+    error = SIGN_IN_PROBLEMS.get(problem or "")
+    return render(request, "sign_in.html", {"next": _safe_next(next) or "", "error": error})
 
 
 @router.post("/sign-in")
@@ -121,18 +135,16 @@ async def sign_in(
     check_csrf(request, csrf_token)
     target = _safe_next(next)
     principal = await principal_for_secret(session, key.strip()) if key.strip() else None
-    error = None
+    problem = None
     if not key.strip():
-        error = "Enter your key"
+        problem = "missing"
     elif principal is None:
-        error = "This key is not recognised or has been revoked. Check it and try again"
+        problem = "unknown"
     elif not visible_to(principal):  # a role no section is for (none today)
-        error = "This key cannot sign in here. Sign in with an adviser's or a team leader's key"
-    if error or principal is None:
-        status = 400 if not key.strip() else (401 if principal is None else 403)
-        return render(
-            request, "sign_in.html", {"next": target or "", "error": error}, status=status
-        )
+        problem = "no-page"
+    if problem or principal is None:
+        query = urlencode({"problem": problem or "unknown", **({"next": target} if target else {})})
+        return redirect(request, f"/sign-in?{query}")
     await sessions.sign_in(request, session, principal.key_id)
     await session.commit()
     return redirect(request, target or visible_to(principal)[0].path)

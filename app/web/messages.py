@@ -62,8 +62,11 @@ MESSAGES: dict[str, str] = {
     "connected. Check the time it was given",
     "transfer_not_waiting": "This call has already been recorded. Start again to transfer "
     "another caller",
-    "wait_threshold_exceeded": "The caller has waited more than {threshold} seconds, so this "
-    "call can no longer be connected. Request a call back instead",
+    "outcome_too_late": "This call was closed with no outcome, and its outcome can only be "
+    "changed on the day of the call",
+    "unknown_contact_reason": "Select the reason for the call from the list",
+    "unknown_status": "Select a status from the list",
+    "unknown_outcome": "Select an outcome from the list",
     "wait_threshold_not_reached": "The caller has not waited {threshold} seconds yet. Keep "
     "waiting, or press Lines busy if the lines are busy",
     # Call back requests: their life after the email.
@@ -75,6 +78,7 @@ MESSAGES: dict[str, str] = {
     "callback_sending_body_only": "Only the team that asked for the call back can withdraw it",
     "precondition_failed": "Someone else changed this call back while you were looking at it. "
     "Reload the page and check it before you try again",
+    "return_reason_required": "Select why this call back is not for your team",
     "concurrent_change": "Someone else changed this at the same moment. Reload the page and "
     "try again",
     # Reports.

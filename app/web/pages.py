@@ -17,6 +17,7 @@ from app.core.errors import RETRY_AFTER_SECONDS, DomainError
 from app.core.months import LONDON, Month
 from app.web import sessions
 from app.web.messages import say
+from app.web.sections import current
 
 logger = logging.getLogger("handoff.web")
 
@@ -99,9 +100,11 @@ def render(
     """A page from `template`, with what every page needs: the signed-in user, the sections
     they can see, and the CSRF token for its forms."""
     web_session = sessions.current(request)
+    user = getattr(request.state, "web_user", None)
     page: dict[str, Any] = {
         "request": request,
-        "user": getattr(request.state, "web_user", None),
+        "user": user,
+        "current_section": current(user.sections, request.url.path) if user else None,
         "csrf_token": web_session.csrf_token,
         **(context or {}),
     }

@@ -18,8 +18,18 @@ SECTIONS: list[Section] = [
     Section("Monthly reports", "/reports", Role.team_leader),
     Section("Transfer a caller", "/transfer", Role.agent),
     Section("Misdirection feedback", "/feedback", Role.agent),
+    # The receiving body's advisers make the call backs handed to their body.
+    Section("Call backs for us", "/callbacks", Role.agent),
+    Section("Call backs overview", "/callbacks/overview", Role.team_leader),
 ]
 
 
 def visible_to(principal: Principal) -> list[Section]:
     return [s for s in SECTIONS if principal.can(s.role)]
+
+
+def current(sections: list[Section], path: str) -> Section | None:
+    """The section a page belongs to: the longest section path the page's path starts with
+    (`/callbacks/overview` is the overview's, not "Call backs for us")."""
+    matching = [s for s in sections if path == s.path or path.startswith(s.path.rstrip("/") + "/")]
+    return max(matching, key=lambda s: len(s.path), default=None)

@@ -1,5 +1,5 @@
 /* Progressive enhancement on every page; without it the pages work the same.
-   - A page that answers a POST (the refused sign-in; the other forms redirect) becomes a GET
+   - A page that answers a POST (an error page, e.g. an expired form; forms redirect) becomes a GET
      in the history, so a reload does not send the form again: it reloads the page itself.
    - The error summary's links focus their field and bring its label or legend into view
      (a plain link would scroll the label off the top), as the GOV.UK design system does.
