@@ -259,8 +259,8 @@ def purge(
 ) -> None:
     """Purge callers' names, numbers and providers that are past their retention time.
 
-    Due: the call back email was sent more than HANDOFF_PERSONAL_DATA_RETENTION_DAYS ago, or
-    became dead (never sent) more than HANDOFF_DEAD_MESSAGE_RETENTION_DAYS ago. The outbox
+    Due: the call back request was closed more than HANDOFF_CALLBACK_RETENTION_DAYS ago and
+    its email is no longer waiting to be sent (open requests keep them). The outbox
     worker does this hourly too; running it again is harmless. Exit 0 when done (also when
     nothing was due), 1 when it could not finish.
     """
