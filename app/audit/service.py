@@ -32,6 +32,8 @@ class AuditAction(StrEnum):
     close = "close"
     return_ = "return"
     withdraw = "withdraw"
+    # A feedback's answer (app/feedback/lifecycle.py); `acknowledge` as above.
+    respond = "respond"
 
 
 class RecordType(StrEnum):
