@@ -27,6 +27,7 @@ MESSAGES: dict[str, str] = {
     "list_type": "Enter {label}",
     "enum": "Select {label} from the list",
     "literal_error": "Select {label} from the list",
+    "choose_one": "Select {label}",
     "model_type": "Enter {label}",
     "model_attributes_type": "Enter {label}",
     "extra_forbidden": "Something was sent that this form does not take. Reload the page and "

@@ -18,6 +18,7 @@ SECTIONS: list[Section] = [
     Section("Monthly reports", "/reports", Role.team_leader),
     Section("Transfer a caller", "/transfer", Role.agent),
     Section("Misdirection feedback", "/feedback", Role.agent),
+    Section("Feedback about us", "/feedback/incoming", Role.agent),
 ]
 
 
