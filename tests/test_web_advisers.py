@@ -85,7 +85,7 @@ async def test_an_adviser_signs_in_to_the_adviser_pages_only(client, cqc_agent: 
     response = await sign_in(client, cqc_agent)
     assert response.status_code == 303 and response.headers["location"] == "/transfer"
     page = await client.get("/transfer")
-    assert nav(page) == ["Transfer a caller", "Misdirection feedback"]
+    assert nav(page) == ["Transfer a caller", "Misdirection feedback", "Feedback about us"]
     reports = await client.get("/reports")
     assert reports.status_code == 403 and "This page is for team leaders." in reports.text
     assert (await client.get("/reports/2026-10/contact-volumes.csv")).status_code == 403
@@ -96,7 +96,12 @@ async def test_a_team_leader_sees_both(client, lgsco_leader: Key) -> None:
     assert response.headers["location"] == "/reports"
     page = await client.get("/transfer")
     assert page.status_code == 200
-    assert nav(page) == ["Monthly reports", "Transfer a caller", "Misdirection feedback"]
+    assert nav(page) == [
+        "Monthly reports",
+        "Transfer a caller",
+        "Misdirection feedback",
+        "Feedback about us",
+    ]
     assert (await client.get("/feedback/new")).status_code == 200
 
 

@@ -102,6 +102,8 @@ def _page(
                 f"/reports/{month}#feedback" if user.principal.can(Role.team_leader) else None
             ),
             "month": month,
+            # A refused answer from the sender's side (e.g. an old tab): its problem, shown.
+            "form": form,
         },
     )
 

@@ -27,9 +27,9 @@ def install_web(app: FastAPI, settings: Settings) -> None:
         app.state.session_secret = secrets.token_urlsafe(32)
     app.include_router(auth.router)
     app.include_router(reports.router)
-    # Before the advisers' router: /feedback/incoming is not a /feedback/{feedback_id}.
-    app.include_router(feedback.router)
+    # After the advisers' router: /feedback/new is not a /feedback/{feedback_id}.
     app.include_router(advisers.router)
+    app.include_router(feedback.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _pages_for_browsers(app)
 
