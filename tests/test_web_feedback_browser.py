@@ -27,9 +27,10 @@ async def _feedback(base_url: str, key: Key) -> str:
     return str(made.json()["id"])
 
 
+# `page` and `javascript` are the fixtures imported above.
 async def test_lgsco_answers_a_cqc_feedback_by_keyboard(
-    page: Page,
-    javascript: bool,
+    page: Page,  # noqa: F811
+    javascript: bool,  # noqa: F811
     live_server: str,
     cqc_agent: Key,
     lgsco_agent: Key,
