@@ -9,6 +9,7 @@ s.6), so the other body's team leader reads and publishes it as the owner's does
 A call back request has two bodies: the one that sent it (CQC here) and the one it is
 addressed to (LGSCO), each with its own part of its life; so the outsider is a third body,
 PHSO, added from a routes file, and the owner of acknowledge, attempts and return is LGSCO.
+A feedback likewise: CQC sends it, LGSCO (the body it is about) acknowledges and answers it.
 """
 
 from collections.abc import Awaitable, Callable
@@ -141,7 +142,15 @@ CASES: dict[str, Case] = {
     ),
     "withdraw_callback": Case(callback, Role.agent, outsider="phso"),
     "get_signpost": Case(signpost, Role.agent),
-    "get_feedback": Case(feedback, Role.agent),
+    "get_feedback": Case(feedback, Role.agent, outsider="phso"),
+    "acknowledge_feedback": Case(feedback, Role.agent, org="lgsco", outsider="phso"),
+    "respond_to_feedback": Case(
+        feedback,
+        Role.agent,
+        body={"remedial_action": "Briefed the team.", "training_issue": False},
+        org="lgsco",
+        outsider="phso",
+    ),
     "revoke_key": Case(agent_key, Role.admin),
     "get_contact_volume_report": Case(ended_month, Role.team_leader, shared=True),
     "get_contact_volume_report_version": Case(published_version, Role.team_leader, shared=True),

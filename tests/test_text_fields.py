@@ -139,6 +139,15 @@ def _feedback(field: str) -> Send:
     return send
 
 
+async def _remedial_action(client: httpx.AsyncClient, people: People, v: Any) -> httpx.Response:
+    """A CQC feedback about LGSCO, answered by an LGSCO adviser with `v`."""
+    made = await post(client, "/v1/feedback", FEEDBACK, await people.key(Role.agent))
+    assert made.status_code == 201, made.text
+    lgsco = await people.keys.make("lgsco", Role.agent, "lgsco agent")
+    url = f"/v1/feedback/{made.json()['id']}/response"
+    return await post(client, url, {"remedial_action": v, "training_issue": False}, lgsco)
+
+
 async def _key_name(client: httpx.AsyncClient, people: People, v: Any) -> httpx.Response:
     body = {"role": "agent", "name": v}
     return await post(client, "/v1/keys", body, await people.key(Role.admin))
@@ -175,6 +184,7 @@ TEXT_FIELDS: dict[str, tuple[Send, str, bool]] = {
         "suggested_action",
         False,
     ),
+    "FeedbackResponse.remedial_action": (_remedial_action, "remedial_action", False),
     "KeyCreate.name": (_key_name, "name", True),
     "PublishRequest.fluctuation_note": (_note, "fluctuation_note", False),
 }
@@ -273,6 +283,7 @@ COLUMNS: dict[str, list[Column[Any]]] = {
     "FeedbackCreate.names_and_times": [Feedback.__table__.c.names_and_times],
     "FeedbackCreate.correct_advice": [Feedback.__table__.c.correct_advice],
     "FeedbackCreate.suggested_action": [Feedback.__table__.c.suggested_action],
+    "FeedbackResponse.remedial_action": [Feedback.__table__.c.remedial_action],
     # A key's name is also copied into each report it publishes.
     "KeyCreate.name": [ApiKey.__table__.c.name, ReportPublication.__table__.c.published_by_name],
     "PublishRequest.fluctuation_note": [ReportPublication.__table__.c.fluctuation_note],

@@ -85,7 +85,12 @@ async def test_an_adviser_signs_in_to_the_adviser_pages_only(client, cqc_agent: 
     response = await sign_in(client, cqc_agent)
     assert response.status_code == 303 and response.headers["location"] == "/transfer"
     page = await client.get("/transfer")
-    assert nav(page) == ["Transfer a caller", "Misdirection feedback", "Call backs for us"]
+    assert nav(page) == [
+        "Transfer a caller",
+        "Misdirection feedback",
+        "Call backs for us",
+        "Feedback about us",
+    ]
     reports = await client.get("/reports")
     assert reports.status_code == 403 and "This page is for team leaders." in reports.text
     assert (await client.get("/reports/2026-10/contact-volumes.csv")).status_code == 403
@@ -102,6 +107,7 @@ async def test_a_team_leader_sees_both(client, lgsco_leader: Key) -> None:
         "Misdirection feedback",
         "Call backs for us",
         "Call backs overview",
+        "Feedback about us",
     ]
     assert (await client.get("/feedback/new")).status_code == 200
 

@@ -117,7 +117,7 @@ async def test_a_transfer_to_cqc_connects(
     await expect(page.get_by_role("heading", name="Transfer a caller")).to_be_visible()
     nav = page.get_by_role("navigation", name="Sections")
     await expect(nav.get_by_role("link")).to_have_text(
-        ["Transfer a caller", "Misdirection feedback", "Call backs for us"]
+        ["Transfer a caller", "Misdirection feedback", "Call backs for us", "Feedback about us"]
     )
     cookie = next(c for c in await page.context.cookies() if c["name"] == "handoff_session")
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"

@@ -7,9 +7,10 @@ import re
 import httpx
 from fastapi.routing import APIRoute
 
-from app.web import advisers, auth, callbacks, reports
+from app.web import advisers, auth, callbacks, feedback, reports
 from tests.conftest import Key
 from tests.helpers import failed_transfer
+from tests.test_signposts_feedback import FEEDBACK
 from tests.test_web_advisers import dial
 from tests.test_web_reports import sign_in
 
@@ -18,7 +19,13 @@ def page_post_paths() -> list[str]:
     """Every address a page form posts to, read from the pages' routers (not listed here)."""
     return sorted(
         route.path
-        for router in (auth.router, advisers.router, callbacks.router, reports.router)
+        for router in (
+            auth.router,
+            advisers.router,
+            callbacks.router,
+            feedback.router,
+            reports.router,
+        )
         for route in router.routes
         if isinstance(route, APIRoute) and "POST" in route.methods
     )
@@ -31,10 +38,13 @@ async def test_a_get_on_every_form_address_shows_a_page(
     await sign_in(client, lgsco_leader)
     started = await dial(client, to_org="cqc", topic="other")
     transfer = started.headers["location"]
+    about_cqc = {**FEEDBACK, "about_org": "cqc"}
+    made = await client.post("/v1/feedback", json=about_cqc, headers=lgsco_leader.headers)
     values = {
         "{transfer_id}": transfer.rsplit("/", 1)[1],
         "{month}": "2026-10",
         "{callback_id}": callback["callback_request_id"],
+        "{feedback_id}": made.json()["id"],
     }
     paths = page_post_paths()
     assert "/transfer/{transfer_id}/callback" in paths and "/reports/{month}/publish" in paths

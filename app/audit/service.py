@@ -36,6 +36,8 @@ class AuditAction(StrEnum):
     # true outcome recorded over that later.
     no_outcome = "no_outcome"
     replace_outcome = "replace_outcome"
+    # A feedback's answer (app/feedback/lifecycle.py); `acknowledge` as above.
+    respond = "respond"
 
 
 class RecordType(StrEnum):

@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, UTCDateTime
@@ -14,6 +14,8 @@ class Feedback(Base):
     __table_args__ = (
         Index("ix_feedback_submitted_at", "submitted_at"),
         Index("ix_feedback_from_org_submitted_at", "from_org", "submitted_at"),
+        # The body it is about lists it ("Feedback about us", GET /v1/feedback?direction=incoming).
+        Index("ix_feedback_about_org_submitted_at", "about_org", "submitted_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -28,3 +30,18 @@ class Feedback(Base):
     mailbox: Mapped[str] = mapped_column(String(254))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id"))
+
+    # Its answer (app/feedback/lifecycle.py): submitted -> acknowledged -> responded (closed),
+    # by the body it is about. `version` goes up with every change and is its ETag.
+    state: Mapped[str] = mapped_column(String(16), server_default="submitted")
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_by_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id"), nullable=True
+    )
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    responded_by_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id"), nullable=True
+    )
+    remedial_action: Mapped[str | None] = mapped_column(Text, nullable=True)
+    training_issue: Mapped[bool | None] = mapped_column(Boolean, nullable=True)

@@ -4,6 +4,7 @@ from datetime import datetime
 from pydantic import Field
 
 from app.core.validation import AwareDatetime, LongText, Reference, RequestModel, ResponseModel
+from app.feedback.lifecycle import FeedbackState
 
 
 class FeedbackCreate(RequestModel):
@@ -30,8 +31,27 @@ class FeedbackRead(ResponseModel):
     occurred_at: datetime | None
     mailbox: str = Field(description="Where the feedback email goes.")
     submitted_at: datetime
+    state: FeedbackState = Field(
+        description="`submitted` -> `acknowledged` -> `responded` (closed), by the body it is "
+        "about."
+    )
+    acknowledged_at: datetime | None
+    responded_at: datetime | None
+    remedial_action: str | None = Field(
+        description="What the body it is about did about it (once responded)."
+    )
+    training_issue: bool | None = Field(
+        description="Whether that body found a training issue (once responded)."
+    )
 
 
 class FeedbackPage(ResponseModel):
     items: list[FeedbackRead]
     next_cursor: str | None
+
+
+class FeedbackResponse(RequestModel):
+    """The answer of the body a feedback is about (s.6.2: remedial work, training issues)."""
+
+    remedial_action: LongText = Field(description="What was done about it.")
+    training_issue: bool = Field(description="Whether it showed a training issue.")

@@ -10,6 +10,7 @@ from app.core.months import Month
 from app.core.pagination import newest_first, split_page
 from app.core.rules import not_in_future
 from app.feedback.emails import KIND as FEEDBACK_EMAIL
+from app.feedback.lifecycle import ABOUT, NAME, Direction, FeedbackState
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackCreate
 from app.outbox import service as outbox
@@ -42,6 +43,8 @@ def submit_feedback(
         ),
         mailbox=str(about.feedback_mailbox),
         submitted_at=ctx.now,
+        state=FeedbackState.submitted.value,
+        version=1,
         created_by_key_id=principal.key_id,
     )
     session.add(feedback)
@@ -59,7 +62,15 @@ def submit_feedback(
 async def get_feedback(
     session: AsyncSession, principal: Principal, feedback_id: uuid.UUID
 ) -> Feedback:
-    return await get_visible(session, Feedback, feedback_id, principal.body, name="feedback")
+    """The feedback as the body that sent it or the body it is about reads it."""
+    return await get_visible(
+        session,
+        Feedback,
+        feedback_id,
+        principal.body,
+        name=NAME,
+        also=ABOUT,
+    )
 
 
 async def list_feedback(
@@ -69,8 +80,16 @@ async def list_feedback(
     month: Month | None,
     limit: int,
     cursor: str | None,
+    direction: Direction = Direction.outgoing,
+    state: FeedbackState | None = None,
 ) -> tuple[list[Feedback], str | None]:
-    query = select(Feedback).where(visible_to(Feedback, principal.body))
+    """The feedback the body sent (outgoing) or that is about it (incoming), newest first."""
+    if direction is Direction.incoming:
+        query = select(Feedback).where(visible_to(Feedback, principal.body, owner="about_org"))
+    else:
+        query = select(Feedback).where(visible_to(Feedback, principal.body))
+    if state is not None:
+        query = query.where(Feedback.state == state.value)
     if month is not None:
         start, end = month.utc_range()
         query = query.where(Feedback.submitted_at >= start, Feedback.submitted_at < end)

@@ -1,5 +1,5 @@
 """Advisers' pages: the transfer assistant (`/transfer`) and the misdirection feedback form
-(`/feedback/new`).
+(`/feedback/new`; the feedback's own page and "Feedback about us" are in app/web/feedback.py).
 
 Every write goes through the API's request models and services (`transfers.service`,
 `signposts.service`, `feedback.service`), so the pages keep the API's rules and its error codes;
@@ -14,10 +14,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.callbacks import lifecycle
 from app.callbacks.schemas import FailureReason
-from app.core.auth import Role
 from app.core.deps import Session
 from app.core.errors import DomainError
-from app.core.months import Month
 from app.core.rules import not_in_future
 from app.core.validation import split_references
 from app.feedback import service as feedback_service
@@ -474,28 +472,3 @@ async def submit_feedback(
         return await _shown_on(request, session, "/feedback/new", form.refused(exc))
     await session.commit()
     return redirect(request, f"/feedback/{feedback.id}")
-
-
-@router.get("/feedback/{feedback_id}")
-async def feedback_sent(
-    request: Request,
-    feedback_id: uuid.UUID,
-    user: AdviserPage,
-    session: Session,
-    routes: Routes,
-) -> Response:
-    feedback = await feedback_service.get_feedback(session, user.principal, feedback_id)
-    month = Month.containing(feedback.submitted_at)
-    return render(
-        request,
-        "feedback_sent.html",
-        {
-            "feedback": feedback,
-            "about": routes.bodies[feedback.about_org],
-            # Team leaders read the month's feedback on the report page; advisers cannot.
-            "report_link": (
-                f"/reports/{month}#feedback" if user.principal.can(Role.team_leader) else None
-            ),
-            "month": month,
-        },
-    )

@@ -27,6 +27,7 @@ MESSAGES: dict[str, str] = {
     "list_type": "Enter {label}",
     "enum": "Select {label} from the list",
     "literal_error": "Select {label} from the list",
+    "choose_one": "Select {label}",
     "model_type": "Enter {label}",
     "model_attributes_type": "Enter {label}",
     "extra_forbidden": "Something was sent that this form does not take. Reload the page and "
@@ -75,6 +76,12 @@ MESSAGES: dict[str, str] = {
     "callback_already_acknowledged": "Someone else took this call back on a moment ago. Reload "
     "the page to see who, before you do anything else",
     "callback_receiving_body_only": "Only the team the call back was sent to can do this",
+    # Feedback: its answer by the body it is about.
+    "feedback_closed": "This feedback has already been answered, so it cannot change. Reload "
+    "the page to see the answer",
+    "feedback_already_acknowledged": "Someone in your team has already acknowledged this "
+    "feedback. Reload the page to see it",
+    "feedback_receiving_body_only": "Only the team the feedback is about can answer it",
     "callback_sending_body_only": "Only the team that asked for the call back can withdraw it",
     "precondition_failed": "Someone else changed this call back while you were looking at it. "
     "Reload the page and check it before you try again",

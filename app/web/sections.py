@@ -21,6 +21,7 @@ SECTIONS: list[Section] = [
     # The receiving body's advisers make the call backs handed to their body.
     Section("Call backs for us", "/callbacks", Role.agent),
     Section("Call backs overview", "/callbacks/overview", Role.team_leader),
+    Section("Feedback about us", "/feedback/incoming", Role.agent),
 ]
 
 
