@@ -1,7 +1,10 @@
 """Constraint and index names: the models' naming convention, and a migrated PostgreSQL
 database that has the same names (migration 0009_naming renamed what differed)."""
 
+import asyncio
+
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Inspector, UniqueConstraint, inspect, text
 from sqlalchemy.dialects import postgresql
@@ -96,6 +99,9 @@ async def test_the_naming_migration_renames_the_names_of_a_database_made_before_
     if not is_postgres:
         pytest.skip("0009_naming renames nothing on SQLite")
     before = ScriptDirectory.from_config(alembic_config(database_url)).get_revision("0009_naming")
+    # Back to 0009_naming first: the revisions after it are undone, so that they can be
+    # applied again after it, whatever they add.
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0009_naming")
     engine = create_async_engine(database_url)
     try:
         async with engine.begin() as connection:
