@@ -192,6 +192,8 @@ TEXT_FIELDS: dict[str, tuple[Send, str, bool]] = {
 # unknown (`no_route`, `unknown_topic`), so no text of theirs is ever stored as typed.
 IDENTIFIERS = {"TransferCreate.to_org", "TransferCreate.topic", "SignpostCreate.to_org"}
 IDENTIFIERS |= {"FeedbackCreate.about_org"}
+# Contact reasons are codes from the route table too (`unknown_contact_reason`).
+IDENTIFIERS |= {"TransferCreate.contact_reason", "SignpostCreate.contact_reason"}
 SINGLE_LINE = [name for name, (_, _, single) in TEXT_FIELDS.items() if single]
 
 
@@ -277,6 +279,8 @@ COLUMNS: dict[str, list[Column[Any]]] = {
     ],
     "SignpostCreate.to_org": [Signpost.__table__.c.to_org],
     "SignpostCreate.sender_reference": [Signpost.__table__.c.sender_reference],
+    "TransferCreate.contact_reason": [Transfer.__table__.c.contact_reason],
+    "SignpostCreate.contact_reason": [Signpost.__table__.c.contact_reason],
     "FeedbackCreate.about_org": [Feedback.__table__.c.about_org],
     "FeedbackCreate.case_references": [Feedback.__table__.c.case_references],  # a JSON list
     "FeedbackCreate.reason_for_contact": [Feedback.__table__.c.reason_for_contact],

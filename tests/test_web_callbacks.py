@@ -327,7 +327,7 @@ async def test_team_leaders_see_open_and_overdue_both_ways_on_one_page(
     await sign_in(client, lgsco_leader)
     page = await client.get("/callbacks/overview")
     assert page.status_code == 200
-    assert nav(page)[-2:] == ["Call backs for us", "Call backs overview"]
+    assert nav(page)[-3:] == ["Call backs for us", "Call backs overview", "Feedback about us"]
     current = re.findall(r'<a href="([^"]+)" aria-current="page"', page.text)
     assert current == ["/callbacks/overview"]
     assert text_of(page, "counts-incoming") == "For us to make 1 1"

@@ -45,13 +45,16 @@ async def start_transfer(
 StatusFilter = Annotated[
     str | None,
     Query(
-        description="Only transfers in this status.", json_schema_extra=enum_schema(TransferStatus)
+        max_length=32,
+        description="Only transfers in this status.",
+        json_schema_extra=enum_schema(TransferStatus),
     ),
     one_of(TransferStatus, "unknown_status"),
 ]
 OutcomeFilter = Annotated[
     str | None,
     Query(
+        max_length=32,
         description="Only transfers that ended so, as the report counts them.",
         json_schema_extra=enum_schema(TransferOutcome),
     ),
