@@ -25,7 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -38,6 +38,12 @@ from app.core.errors import Conflict, DomainError, Forbidden
 from app.core.months import Month
 from app.core.pagination import decode_cursor, newest_first, split_page
 from app.core.rules import not_before, not_in_future
+from app.core.versioned import (
+    CHANGE_TRIES,
+    concurrent_change,
+    load_for_change,
+    save_if_unchanged,
+)
 from app.core.working_time import working_seconds_between
 from app.outbox.models import OutboxMessage
 from app.protocol.context import RequestContext
@@ -418,43 +424,14 @@ async def _already_acknowledged(session: AsyncSession, callback: CallbackRequest
 async def _load(
     session: AsyncSession, principal: Principal, callback_id: uuid.UUID, *, again: bool = False
 ) -> CallbackRequest:
-    """The request, if the principal may see it, locked (FOR UPDATE on PostgreSQL: the second
-    of two changes at once reads what the first left); `again` reads it afresh."""
-    query = select(CallbackRequest)
-    if again:
-        query = query.execution_options(populate_existing=True)
-    row = await get_visible_row(
+    return await load_for_change(
         session,
-        query,
         CallbackRequest,
         callback_id,
         principal.body,
         name=NAME,
         also=ADDRESSED_TO,
-        for_update=True,
-    )
-    return row[0]  # type: ignore[no-any-return]
-
-
-async def _save(session: AsyncSession, callback: CallbackRequest, **values: Any) -> bool:
-    """One conditional UPDATE: applied only if nobody changed the request since it was read."""
-    result = await session.execute(
-        update(CallbackRequest)
-        .where(CallbackRequest.id == callback.id, CallbackRequest.version == callback.version)
-        .values(version=callback.version + 1, **values)
-        .execution_options(synchronize_session="evaluate")
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-# How often a change lost to a concurrent one is decided again before giving up with 409.
-_TRIES = 3
-
-
-def _concurrent_change() -> Conflict:
-    return Conflict(
-        "concurrent_change",
-        "Another request changed this record at the same moment; read it and try again.",
+        again=again,
     )
 
 
@@ -519,17 +496,17 @@ async def acknowledge(
     if_match: str | None = None,
 ) -> CallbackRequest:
     """The receiving team takes the request on. Exactly one of two at once wins."""
-    for n in range(_TRIES):
+    for n in range(CHANGE_TRIES):
         callback = await _load(session, principal, callback_id, again=n > 0)
         _receiving_only(principal, callback)
         _check_precondition(callback, if_match)
         _check_open(callback)
         if callback.state == CallbackState.acknowledged:
             raise await _already_acknowledged(session, callback)
-        if await _save(session, callback, **_acknowledgement(principal, ctx.now)):
+        if await save_if_unchanged(session, callback, **_acknowledgement(principal, ctx.now)):
             _audit(session, principal, audit.AuditAction.acknowledge, callback, ctx.now)
             return callback
-    raise _concurrent_change()
+    raise concurrent_change()
 
 
 def _max_attempts(ctx: RequestContext, callback: CallbackRequest) -> int:
@@ -551,7 +528,7 @@ async def record_attempt(
     closes it as reached; `wrong_number`, or the route's `callback_max_attempts`-th
     unsuccessful attempt, closes it as unreachable."""
     moment = not_in_future(attempted_at or ctx.now, ctx.now, ctx.skew_seconds, "attempted_at")
-    for n in range(_TRIES):
+    for n in range(CHANGE_TRIES):
         callback = await _load(session, principal, callback_id, again=n > 0)
         _receiving_only(principal, callback)
         _check_precondition(callback, if_match)
@@ -587,7 +564,7 @@ async def record_attempt(
             values |= _closing(principal, ctx, callback, outcome)
             actions.append(audit.AuditAction.close)
 
-        if await _save(session, callback, **values):
+        if await save_if_unchanged(session, callback, **values):
             attempt = CallbackAttempt(
                 id=uuid.uuid4(),
                 callback_request_id=callback.id,
@@ -600,7 +577,7 @@ async def record_attempt(
             for action in actions:
                 _audit(session, principal, action, callback, ctx.now)
             return callback, attempt
-    raise _concurrent_change()
+    raise concurrent_change()
 
 
 async def return_callback(
@@ -613,16 +590,16 @@ async def return_callback(
     if_match: str | None = None,
 ) -> CallbackRequest:
     """The receiving body says the request is not for them: closed as returned."""
-    for n in range(_TRIES):
+    for n in range(CHANGE_TRIES):
         callback = await _load(session, principal, callback_id, again=n > 0)
         _receiving_only(principal, callback)
         _check_precondition(callback, if_match)
         _check_open(callback)
         values = _closing(principal, ctx, callback, CallbackOutcome.returned)
-        if await _save(session, callback, return_reason=reason.value, **values):
+        if await save_if_unchanged(session, callback, return_reason=reason.value, **values):
             _audit(session, principal, audit.AuditAction.return_, callback, ctx.now)
             return callback
-    raise _concurrent_change()
+    raise concurrent_change()
 
 
 async def withdraw(
@@ -634,14 +611,14 @@ async def withdraw(
     if_match: str | None = None,
 ) -> CallbackRequest:
     """The sending body takes back an open request (a duplicate, or the caller rang in)."""
-    for n in range(_TRIES):
+    for n in range(CHANGE_TRIES):
         callback = await _load(session, principal, callback_id, again=n > 0)
         _sending_only(principal, callback)
         _check_precondition(callback, if_match)
         _check_open(callback)
-        if await _save(
+        if await save_if_unchanged(
             session, callback, **_closing(principal, ctx, callback, CallbackOutcome.withdrawn)
         ):
             _audit(session, principal, audit.AuditAction.withdraw, callback, ctx.now)
             return callback
-    raise _concurrent_change()
+    raise concurrent_change()

@@ -19,13 +19,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.core.access import get_visible_row
 from app.core.auth import Principal
 from app.core.errors import Conflict, Forbidden
+from app.core.versioned import (
+    CHANGE_TRIES,
+    concurrent_change,
+    load_for_change,
+    save_if_unchanged,
+)
 from app.feedback.models import Feedback
 from app.protocol.context import RequestContext
 
@@ -73,42 +77,10 @@ def _check_open(feedback: Feedback) -> None:
 
 
 async def _load(
-    session: AsyncSession, principal: Principal, feedback_id: uuid.UUID, *, again: bool
+    session: AsyncSession, principal: Principal, feedback_id: uuid.UUID, *, again: bool = False
 ) -> Feedback:
-    query = select(Feedback)
-    if again:
-        query = query.execution_options(populate_existing=True)
-    row = await get_visible_row(
-        session,
-        query,
-        Feedback,
-        feedback_id,
-        principal.body,
-        name=NAME,
-        also=ABOUT,
-        for_update=True,
-    )
-    return row[0]  # type: ignore[no-any-return]
-
-
-async def _save(session: AsyncSession, feedback: Feedback, **values: Any) -> bool:
-    """One conditional UPDATE: applied only if nobody changed the feedback since it was read."""
-    result = await session.execute(
-        update(Feedback)
-        .where(Feedback.id == feedback.id, Feedback.version == feedback.version)
-        .values(version=feedback.version + 1, **values)
-        .execution_options(synchronize_session="evaluate")
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-_TRIES = 3
-
-
-def _concurrent_change() -> Conflict:
-    return Conflict(
-        "concurrent_change",
-        "Another request changed this record at the same moment; read it and try again.",
+    return await load_for_change(
+        session, Feedback, feedback_id, principal.body, name=NAME, also=ABOUT, again=again
     )
 
 
@@ -143,7 +115,7 @@ async def acknowledge(
 ) -> Feedback:
     """The body the feedback is about says it has seen it (409
     `feedback_already_acknowledged` the second time, with when)."""
-    for n in range(_TRIES):
+    for n in range(CHANGE_TRIES):
         feedback = await _load(session, principal, feedback_id, again=n > 0)
         _receiving_only(principal, feedback)
         _check_open(feedback)
@@ -153,10 +125,10 @@ async def acknowledge(
                 f"The feedback was already acknowledged at {_iso(feedback.acknowledged_at)}.",
                 extra={"acknowledged_at": _iso(feedback.acknowledged_at)},
             )
-        if await _save(session, feedback, **_acknowledgement(principal, ctx.now)):
+        if await save_if_unchanged(session, feedback, **_acknowledgement(principal, ctx.now)):
             _audit(session, principal, audit.AuditAction.acknowledge, feedback, ctx.now)
             return feedback
-    raise _concurrent_change()
+    raise concurrent_change()
 
 
 async def respond(
@@ -170,7 +142,7 @@ async def respond(
 ) -> Feedback:
     """The body the feedback is about records what it did about it, which closes it; an
     unacknowledged feedback is acknowledged by the same step."""
-    for n in range(_TRIES):
+    for n in range(CHANGE_TRIES):
         feedback = await _load(session, principal, feedback_id, again=n > 0)
         _receiving_only(principal, feedback)
         _check_open(feedback)
@@ -186,8 +158,8 @@ async def respond(
             "remedial_action": remedial_action,
             "training_issue": training_issue,
         }
-        if await _save(session, feedback, **values):
+        if await save_if_unchanged(session, feedback, **values):
             for action in actions:
                 _audit(session, principal, action, feedback, ctx.now)
             return feedback
-    raise _concurrent_change()
+    raise concurrent_change()
