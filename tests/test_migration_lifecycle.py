@@ -35,8 +35,18 @@ def test_existing_requests_become_requested_with_their_due_times(tmp_path: Path)
             "'2026-11-06 15:00:00.000000', ?, '2026-11-06 15:00:00.000000')",
             (CALLBACK, TRANSFER, KEY),
         )
+        db.execute(
+            "INSERT INTO caller_details (callback_request_id, name, contact_number, provider) "
+            "VALUES (?, 'Ada', '+447911123456', 'Sunrise Care Home')",
+            (CALLBACK,),
+        )
     upgrade(sqlite_url(path))
     with sqlite3.connect(path) as db:
+        # Rebuilding callback_requests (batch mode) must not cascade to the caller's details.
+        kept = db.execute(
+            "SELECT name FROM caller_details WHERE callback_request_id = ?", (CALLBACK,)
+        ).fetchall()
+        assert kept == [("Ada",)]
         row = db.execute(
             "SELECT state, outcome, version, first_attempt_due_at, close_due_at "
             "FROM callback_requests WHERE id = ?",
