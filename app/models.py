@@ -8,6 +8,7 @@ from app.idempotency.models import IdempotencyKey
 from app.keys.models import ApiKey
 from app.outbox.models import OutboxMessage
 from app.reports.models import ReportPublication
+from app.reports.reminders import ReportNotice
 from app.signposts.models import Signpost
 from app.transfers.models import Transfer
 from app.web.models import WebSessionRecord
@@ -22,6 +23,7 @@ __all__ = [
     "Feedback",
     "IdempotencyKey",
     "OutboxMessage",
+    "ReportNotice",
     "ReportPublication",
     "Signpost",
     "Transfer",

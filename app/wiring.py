@@ -1,6 +1,7 @@
 """Wiring once, where the app or a command is built: the email kinds each package owns, the
 outbox's Message-ID domain, the outbox's and call backs' metrics, and the periodic jobs the
-worker is handed (housekeeping's purge, transfers' close of forgotten transfers).
+worker is handed (housekeeping's purge, transfers' close of forgotten transfers, reports'
+reminders).
 
 `create_app` and the `handoff` commands call `wire`, and build the outbox worker with
 `outbox_worker`; below this layer no package names another's emails or jobs.
@@ -23,9 +24,10 @@ from app.outbox import service as outbox
 from app.outbox.kinds import KINDS
 from app.outbox.worker import OutboxWorker
 from app.protocol.routes import RouteTable
+from app.reports.reminders import REPORT_EMAILS, report_notices_job
 from app.transfers.jobs import no_outcome_job
 
-EMAIL_KINDS = (CALLBACK_REQUEST_EMAIL, FEEDBACK_EMAIL)
+EMAIL_KINDS = (CALLBACK_REQUEST_EMAIL, FEEDBACK_EMAIL, *REPORT_EMAILS)
 
 
 def register() -> None:
@@ -51,8 +53,9 @@ def outbox_worker(
     rng: random.Random | None = None,
     **options: Any,
 ) -> OutboxWorker:
-    """The outbox worker with the periodic jobs handed to it: housekeeping's (the purge) and
-    transfers' (closing the transfers nobody finished)."""
+    """The outbox worker with the periodic jobs handed to it: housekeeping's (the purge),
+    transfers' (closing the transfers nobody finished) and reports' (the report's reminders
+    and completion notices)."""
     wire(settings)
     return OutboxWorker(
         sessionmaker,
@@ -60,6 +63,10 @@ def outbox_worker(
         routes,
         clock,
         rng=rng,
-        jobs=[*housekeeping_jobs(sessionmaker, settings), no_outcome_job(sessionmaker, settings)],
+        jobs=[
+            *housekeeping_jobs(sessionmaker, settings),
+            no_outcome_job(sessionmaker, settings),
+            report_notices_job(sessionmaker, routes),
+        ],
         **options,
     )

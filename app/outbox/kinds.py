@@ -51,12 +51,14 @@ class EmailKind:
     """One kind of email: `load` reads a batch's records in one session (a query or two for
     the whole batch, not one per message), `render` builds the message from one record (it may
     raise `CannotRender`), `refusal` says whether a message about `subject_id` can still be
-    sent (None: it can)."""
+    sent (None: it can). `label` names the kind in plain words for `handoff outbox list`
+    (empty: the list shows `name`)."""
 
     name: str
     load: Loader
     render: RenderFn
     refusal: CanSend = _always
+    label: str = ""
 
 
 class UnknownKind(LookupError):
@@ -95,6 +97,11 @@ class KindRegistry:
             return self._kinds[name]
         except KeyError:
             raise UnknownKind(name) from None
+
+    def label(self, name: str) -> str:
+        """`name`'s kind in plain words, or `name` itself (a kind without a label, or unknown)."""
+        kind = self._kinds.get(name)
+        return (kind.label if kind is not None else "") or name
 
     def names(self) -> list[str]:
         return sorted(self._kinds)

@@ -46,6 +46,12 @@ class Body(_Frozen):
     reference_label: str
     callback_mailbox: EmailStr
     feedback_mailbox: EmailStr
+    # The team leaders' mailbox: the monthly report's reminders go there (due soon, overdue;
+    # app.reports.reminders). The agreement names none: unset, it is `feedback_mailbox`.
+    report_mailbox: EmailStr
+    # Who owns the relationship between the bodies: told when a report version is complete.
+    # Optional: unset, the body gets no completion notice.
+    relationship_owner_mailbox: EmailStr | None = None
     provider_label: str = "Service provider"
     signature: str
     # When the body's team answers: the working time in which call backs to it are measured.
@@ -53,6 +59,13 @@ class Body(_Frozen):
     # Why callers are passed to this body, code -> label (in the file's order): the choices
     # for a transfer's or signpost's `contact_reason` on every route to it.
     contact_reasons: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _report_mailbox_defaults_to_feedback(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("report_mailbox") is None:
+            return {**data, "report_mailbox": data.get("feedback_mailbox")}
+        return data
 
     @model_validator(mode="after")
     def _reason_codes(self) -> "Body":
