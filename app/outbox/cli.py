@@ -79,14 +79,14 @@ def outbox_list(
         async with open_database() as sessionmaker, sessionmaker() as session:
             typer.echo(
                 f"{'outbox id':<36}  {'status':<8} {'n':>2}  {'last error':<20} "
-                f"{'sent or next try (UTC)':<22}  {'kind':<28} {'record':<36}  to"
+                f"{'sent or next try (UTC)':<22}  {'kind':<30} {'record':<36}  to"
             )
             for m in await service.list_messages(session, status=status, limit=limit):
                 record = m.subject_id
                 when = f"{m.sent_at or m.next_attempt_at:%Y-%m-%d %H:%M:%S}Z"
                 typer.echo(
                     f"{m.id}  {m.status:<8} {m.attempts:>2}  {m.last_error_code or '-':<20} "
-                    f"{when:<22}  {KINDS.label(m.kind):<28} {record}  {m.to_address}"
+                    f"{when:<22}  {KINDS.label(m.kind):<30} {record}  {m.to_address}"
                 )
 
     asyncio.run(run())
