@@ -321,7 +321,7 @@ async def test_the_worker_the_wiring_builds_purges_between_its_rounds(
     assert await worker(app, due_at_once).drain() == {"sent": 1}
     await _withdraw(client, cqc_agent, callback_id)
     the_worker = outbox_worker(app.state.sessionmaker, due_at_once, app.state.routes, clock)
-    assert [job.name for job in the_worker.jobs] == ["purge", "no_outcome"]
+    assert [job.name for job in the_worker.jobs] == ["purge", "no_outcome", "report_notices"]
     stop = asyncio.Event()
 
     async def stop_after_the_round(now: object) -> int:
