@@ -13,7 +13,7 @@ from email.message import EmailMessage
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -23,10 +23,17 @@ from app.core.months import Month
 from app.core.settings import Settings, get_settings
 from app.outbox.models import OutboxMessage
 from app.protocol.routes import RouteTable, load_table
-from app.reports.reminders import ReportNotice, due_soon_day, reminder_due
+from app.reports.reminders import (
+    ReportNotice,
+    due_soon_day,
+    queue_report_notices,
+    reminder_due,
+)
 from app.reports.workdays import due_date
+from app.signposts.models import Signpost
 from app.wiring import outbox_worker
 from tests.conftest import Key
+from tests.events import Contacts
 from tests.helpers import CALLER
 from tests.outbox_support import SmtpServer, approval_copy, assert_approved, request_callback
 
@@ -48,6 +55,13 @@ def routes() -> RouteTable:
     bodies = dict(table.bodies)
     bodies["cqc"] = bodies["cqc"].model_copy(update={"relationship_owner_mailbox": CQC_OWNERS})
     return RouteTable(bodies, table.routes)
+
+
+@pytest.fixture(autouse=True)
+async def in_use_since_september(client, clock: FixedClock, cqc_agent: Key) -> None:
+    """The service's first record is a signpost in September 2026: its reports are due from
+    then (no reminders are sent for months before the first record)."""
+    await Contacts(client, clock).signpost(cqc_agent, "lgsco", at("2026-09-15T10:00:00"))
 
 
 @pytest.fixture
@@ -171,6 +185,21 @@ async def test_a_worker_down_across_the_due_soon_window_sends_only_the_overdue_o
     rounds.restart()
     again = await rounds.at("2026-11-18T10:00:00")
     assert about(again, "October 2026") == about(again, "September 2026") == []
+
+
+async def test_a_new_installation_gets_no_reminders_for_the_months_before_its_first_record(
+    app, smtp: Settings, clock: FixedClock, smtp_server: SmtpServer, cqc_agent: Key, client
+) -> None:
+    async with app.state.sessionmaker() as session:  # undo the autouse September signpost
+        await session.execute(delete(Signpost))
+        await session.commit()
+    fresh = Rounds(app, smtp, clock, smtp_server)
+    assert await fresh.at("2026-11-16T09:00:00") == []  # nothing recorded at all
+    # The first record is in October: October's report is overdue, September's is none.
+    await Contacts(client, clock).signpost(cqc_agent, "lgsco", at("2026-10-20T10:00:00"))
+    fresh.restart()
+    sent = await fresh.at("2026-11-16T10:00:00")
+    assert about(sent, "2026") == [(CQC_LEADERS, OVERDUE), (LGSCO_LEADERS, OVERDUE)]
 
 
 async def test_no_reminder_for_a_complete_month_and_its_owners_are_told_it_was_on_time(
@@ -323,7 +352,6 @@ async def test_the_notices_queued_at_the_same_instant_by_many_tasks_are_queued_o
     app, smtp: Settings, clock: FixedClock, database_url: str
 ) -> None:
     """The race itself: six jobs on three engines queue the same notices at one instant."""
-    from app.reports.reminders import queue_report_notices
 
     clock.set(at("2026-11-10T09:00:00"))
     engines = [make_engine(database_url) for _ in range(3)]

@@ -22,7 +22,9 @@ When the worker was down across a window, a notice goes late, once: a "due soon"
 before the due date is never sent (the "overdue" takes its place the day after); an
 "overdue" or "completed" goes at the first round after the worker is back, as long as the
 month is still one of the two the job looks at (a worker down for more than about a month
-loses the notices of the month that fell out of view, rather than sending old news).
+loses the notices of the month that fell out of view, rather than sending old news). Months
+before the first month with any record (the first month the reports list shows) have no
+notices: a new installation is not told that the reports of months before it are overdue.
 
 The emails carry no personal data: the month, the dates, the version and a link (by month
 and version only).
@@ -48,6 +50,7 @@ from app.outbox.kinds import EmailKind, Envelope
 from app.outbox.rendering import Renderer
 from app.protocol.routes import RouteTable
 from app.reports.models import ReportPublication
+from app.reports.service import first_month_with_records
 from app.reports.workdays import due_date, is_working_day
 
 # "due in 3 working days" (issue 17).
@@ -200,8 +203,14 @@ async def queue_report_notices(
 ) -> int:
     """Queue every notice due at `now` that was not queued before; returns how many."""
     today = now.astimezone(LONDON).date()
+    async with sessionmaker() as session:
+        first = await first_month_with_records(session)
+    if first is None:
+        return 0  # nothing recorded yet: no month has a report to make
     queued = 0
-    for month in months_looked_at(now):
+    # Not the months before the first record (the reports list starts there too): a new
+    # installation is not told its first months' reports are overdue.
+    for month in (m for m in months_looked_at(now) if m >= first):
         # One transaction per month: its notices and their outbox messages commit together.
         async with sessionmaker() as session:
             if await month_is_complete(session, month):
