@@ -36,6 +36,7 @@ def answer_seconds(dialect: str) -> Any:
     """Seconds from the start of the wait to the answer, for connected transfers (NULL for
     any other: percentiles leave NULLs out). SQLite keeps timestamps as text: julianday's
     days, in seconds, rounded to the millisecond so that floating point adds no noise."""
+    seconds: Any
     if dialect == "postgresql":
         seconds = cast(extract("epoch", Transfer.connected_at - Transfer.wait_started_at), Float)
     else:
