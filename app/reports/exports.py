@@ -490,6 +490,6 @@ def _counted_tables(sheet: Worksheet, report: ContactVolumeReport, freeze: str) 
                 row = sheet[sheet.max_row]
                 row[0].data_type = "s"
                 row[0].alignment = Alignment(indent=1)
-                for cell, number_format in zip(row[1:], (_COUNT, _COUNT, _SIGNED), strict=True):
+                for cell, number_format in zip(row[1:4], (_COUNT, _COUNT, _SIGNED), strict=True):
                     cell.number_format = number_format
             sheet.append([])
