@@ -96,6 +96,8 @@ OCTOBER_WAITS = [30, 10, 90, 45, 20]
 async def record_month(
     app: Any, client: httpx.AsyncClient, clock: FixedClock, cqc: Key, lgsco: Key
 ) -> None:
+    """October 2026, and September, through the API; `app` gives the worker's sessions
+    and settings (an object with `state.sessionmaker` and `state.settings`)."""
     calls = Calls(client, clock)
     # September: one warm transfer each way.
     await calls.connected(cqc, "lgsco", at("2026-09-10T10:00:00"), 40, reason="delay")
