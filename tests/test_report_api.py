@@ -16,7 +16,14 @@ from app.core.database import make_sessionmaker
 from app.core.months import Month
 from app.reports import service
 from app.reports.models import ReportPublication
-from app.reports.schemas import CALLBACK_MEASURES, MEASURES, Change, FigureSet, Measures
+from app.reports.schemas import (
+    ANSWER_MEASURES,
+    CALLBACK_MEASURES,
+    MEASURES,
+    Change,
+    FigureSet,
+    Measures,
+)
 from tests.conftest import Key
 from tests.events import Contacts
 from tests.helpers import assert_problem
@@ -199,6 +206,22 @@ def figures_of(report: dict) -> dict[tuple[str, str, str], tuple]:  # type: igno
                 callbacks["previous_month"][measure],
                 None,
                 None,
+            )
+        for measure, _ in ANSWER_MEASURES if figures.get("answer") else ():
+            answer = figures["answer"]
+            out[(from_org, to_org, f"answer.{measure}")] = (
+                answer["this_month"][measure],
+                answer["previous_month"][measure],
+                None,
+                None,
+            )
+        for reason in figures.get("reasons") or ():
+            before = reason["previous_month"]
+            out[(from_org, to_org, f"reasons.{reason['contact_reason'] or 'none'}")] = (
+                reason["this_month"],
+                before,
+                reason["this_month"] - before,
+                round((reason["this_month"] - before) * 100 / before, 1) if before else None,
             )
     return out
 

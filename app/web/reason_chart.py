@@ -23,7 +23,7 @@ def reasons_svg(label: str, reasons: list[ReasonFigures], chart_id: str, months:
         return LABEL_W + plot_w * value / scale.top
 
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'<svg class="chart-reasons" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-labelledby="{chart_id}-title {chart_id}-desc" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{chart_id}-title">{escape(label)}: contacts by reason</title>',
         f'<desc id="{chart_id}-desc">For each contact reason, a bar for the contacts of '
