@@ -12,7 +12,8 @@ month's cost does not grow with the table's history.
 At each size the project's `GET /v1/reports/contact-volumes/{month}` (JSON, a team leader's
 key, served by the real uvicorn server, one request at a time over one kept-alive connection)
 is timed against the bare SQL: one asyncpg statement of two `GROUP BY`s counting the same
-month and its previous month (the report shows both) per direction, status and reason. The
+month and its previous month (the report shows both) per direction, status, reason, answered
+after the threshold and contact reason, then one of `percentile_cont` for the time to answer. The
 two are timed in alternation after a warm-up, and the medians compared. A new server process
 serves each size, so its peak RSS shows whether the report's memory grows with the events.
 """
@@ -61,15 +62,19 @@ SEED_TRANSFERS = (
     + """
 INSERT INTO transfers (id, from_org, to_org, sender_reference, wait_started_at,
     wait_threshold_seconds, permission_to_share_at, status, connected_at, failed_at,
-    failure_reason, outcome_at, created_by_key_id, created_at)
-SELECT lpad(to_hex(i), 32, '0')::uuid, from_org, to_org, 'REF-' || i, at - interval '40 s', 60,
-       at - interval '45 s',
+    failure_reason, outcome_at, answered_after_threshold, contact_reason,
+    created_by_key_id, created_at)
+SELECT lpad(to_hex(i), 32, '0')::uuid, from_org, to_org, 'REF-' || i,
+       at - (5 + i % 71) * interval '1 s', 60, at - interval '80 s',
        CASE WHEN k < 5 THEN 'connected' ELSE 'failed' END,
        CASE WHEN k < 5 THEN at END,
        CASE WHEN k >= 5 THEN at END,
        CASE WHEN k IN (5, 6) THEN 'wait_threshold_exceeded'
             WHEN k = 7 THEN 'high_call_volume' END,
-       at, $5, at - interval '40 s'
+       at, k < 5 AND 5 + i % 71 > 60, """
+    + "CASE i % 3 WHEN 0 THEN 'delay' WHEN 1 THEN 'safeguarding' END"
+    + """,
+       $5, at - (5 + i % 71) * interval '1 s'
 FROM g WHERE k < 8
 """
 )
@@ -90,21 +95,36 @@ SEED_SIGNPOSTS = (
     _EVENTS
     + """
 INSERT INTO signposts (id, from_org, to_org, signposted_at, sender_reference,
-    created_by_key_id, created_at)
-SELECT lpad(to_hex(i), 32, '0')::uuid, from_org, to_org, at, 'REF-' || i, $5, at
+    contact_reason, created_by_key_id, created_at)
+SELECT lpad(to_hex(i), 32, '0')::uuid, from_org, to_org, at, 'REF-' || i,
+       CASE WHEN i % 2 = 0 THEN 'delay' END, $5, at
 FROM g WHERE k >= 8
 """
 )
 
-# The baseline: what the report counts, as bare SQL (the month and its previous month).
+# The baseline: what the report counts, as bare SQL (the month and its previous month):
+# per direction, status, reason, answered after the threshold and contact reason...
 BASELINE_COUNTS = """
 SELECT 'transfer' AS kind, from_org, to_org, status, failure_reason AS reason,
+       answered_after_threshold AS late, contact_reason,
        outcome_at >= $2 AS this_month, count(*) AS n
 FROM transfers WHERE outcome_at >= $1 AND outcome_at < $3
-GROUP BY from_org, to_org, status, failure_reason, this_month
+GROUP BY from_org, to_org, status, failure_reason, answered_after_threshold, contact_reason,
+         this_month
 UNION ALL
-SELECT 'signpost', from_org, to_org, NULL, NULL, signposted_at >= $2 AS this_month, count(*)
+SELECT 'signpost', from_org, to_org, NULL, NULL, NULL, contact_reason,
+       signposted_at >= $2 AS this_month, count(*)
 FROM signposts WHERE signposted_at >= $1 AND signposted_at < $3
+GROUP BY from_org, to_org, contact_reason, this_month
+"""
+# ... and the median and 90th percentile seconds to answer of the connected transfers.
+BASELINE_ANSWER_TIMES = """
+SELECT from_org, to_org, outcome_at >= $2 AS this_month,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds),
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds)
+FROM (SELECT from_org, to_org, outcome_at,
+             extract(epoch FROM connected_at - wait_started_at) AS seconds
+      FROM transfers WHERE outcome_at >= $1 AND outcome_at < $3 AND status = 'connected') AS t
 GROUP BY from_org, to_org, this_month
 """
 
@@ -148,6 +168,7 @@ async def _time_side_by_side(
                 response.raise_for_status()
                 started = time.perf_counter()
                 rows = await connection.fetch(BASELINE_COUNTS, first, middle, end)
+                await connection.fetch(BASELINE_ANSWER_TIMES, first, middle, end)
                 took_baseline = time.perf_counter() - started
                 if attempt < config.report_warmup:
                     continue

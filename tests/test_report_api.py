@@ -16,7 +16,14 @@ from app.core.database import make_sessionmaker
 from app.core.months import Month
 from app.reports import service
 from app.reports.models import ReportPublication
-from app.reports.schemas import CALLBACK_MEASURES, MEASURES, Change, FigureSet, Measures
+from app.reports.schemas import (
+    ANSWER_MEASURES,
+    CALLBACK_MEASURES,
+    MEASURES,
+    Change,
+    FigureSet,
+    Measures,
+)
 from tests.conftest import Key
 from tests.events import Contacts
 from tests.helpers import assert_problem
@@ -68,17 +75,25 @@ async def record_october(contacts: Contacts, cqc: Key, lgsco: Key) -> None:
 
 EXPECTED_CQC_TO_LGSCO = {
     "warm_transfers_connected": 3,
+    "warm_transfers_connected_after_threshold": 0,
     "callbacks_wait_threshold_exceeded": 1,
     "callbacks_high_call_volume": 1,
     "callback_requests": 2,
+    "transfers_declined": 0,
+    "callers_hung_up": 0,
+    "transfers_no_outcome_recorded": 0,
     "signposts": 2,
     "total_contacts": 7,
 }
 EXPECTED_LGSCO_TO_CQC = {
     "warm_transfers_connected": 2,
+    "warm_transfers_connected_after_threshold": 0,
     "callbacks_wait_threshold_exceeded": 0,
     "callbacks_high_call_volume": 1,
     "callback_requests": 1,
+    "transfers_declined": 0,
+    "callers_hung_up": 0,
+    "transfers_no_outcome_recorded": 0,
     "signposts": 2,
     "total_contacts": 5,
 }
@@ -191,6 +206,22 @@ def figures_of(report: dict) -> dict[tuple[str, str, str], tuple]:  # type: igno
                 callbacks["previous_month"][measure],
                 None,
                 None,
+            )
+        for measure, _ in ANSWER_MEASURES if figures.get("answer") else ():
+            answer = figures["answer"]
+            out[(from_org, to_org, f"answer.{measure}")] = (
+                answer["this_month"][measure],
+                answer["previous_month"][measure],
+                None,
+                None,
+            )
+        for reason in figures.get("reasons") or ():
+            before = reason["previous_month"]
+            out[(from_org, to_org, f"reasons.{reason['contact_reason'] or 'none'}")] = (
+                reason["this_month"],
+                before,
+                reason["this_month"] - before,
+                round((reason["this_month"] - before) * 100 / before, 1) if before else None,
             )
     return out
 
@@ -411,9 +442,14 @@ async def test_counts_are_grouped_in_sql_and_never_touch_caller_details(
     sql = [s.lower() for s in statements]
     assert not any("caller_details" in s for s in sql)
     counting = [s for s in sql if "from transfers" in s or "from signposts" in s]
-    assert len(counting) == 1, counting  # one statement: both tables, both months
-    assert "group by" in counting[0] and "union all" in counting[0]
-    assert "outcome_at >=" in counting[0] and "signposted_at >=" in counting[0]
+    # One statement counts both tables, both months, with their contact reasons; one more
+    # gives the transfers' times to answer.
+    assert len(counting) == 2, counting
+    contacts, times = counting
+    assert "group by" in contacts and "union all" in contacts
+    assert "outcome_at >=" in contacts and "signposted_at >=" in contacts
+    assert "contact_reason" in contacts
+    assert "from signposts" not in times and "wait_started_at" in times
 
 
 async def test_the_counting_statement_can_use_the_time_indexes(app, is_postgres: bool) -> None:

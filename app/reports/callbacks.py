@@ -111,15 +111,18 @@ def open_at_statement(moments: Sequence[datetime]) -> Any:
     return union_all(*parts)
 
 
-def percentiles_by_window(value: Any, moment: Any, boundaries: Sequence[datetime]) -> Select[Any]:
+def percentiles_by_window(
+    value: Any, moment: Any, boundaries: Sequence[datetime], model: Any = _R
+) -> Select[Any]:
     """percentile_cont for SQLite: within each group, the value at the fractional position
-    p * (n - 1) of the ordered values, interpolated linearly between its neighbours."""
+    p * (n - 1) of the ordered values, interpolated linearly between its neighbours.
+    `model` is the table whose `from_org` and `to_org` make the directions."""
     bucket = _bucket(moment, boundaries).label("bucket")
-    partition = [_R.from_org, _R.to_org, bucket]
+    partition = [model.from_org, model.to_org, bucket]
     ranked = (
         select(
-            _R.from_org.label("from_org"),
-            _R.to_org.label("to_org"),
+            model.from_org.label("from_org"),
+            model.to_org.label("to_org"),
             bucket,
             value.label("v"),
             (func.row_number().over(partition_by=partition, order_by=value) - 1).label("rn"),
@@ -151,14 +154,14 @@ def percentiles_by_window(value: Any, moment: Any, boundaries: Sequence[datetime
 
 
 def times_statement(
-    dialect: str, value: Any, moment: Any, boundaries: Sequence[datetime]
+    dialect: str, value: Any, moment: Any, boundaries: Sequence[datetime], model: Any = _R
 ) -> Select[Any]:
-    """Median and 90th percentile of `value` per direction and month of `moment`."""
+    """Median and 90th percentile of `value` per direction (of `model`) and month of `moment`."""
     if dialect == "postgresql":
         return (
             select(
-                _R.from_org,
-                _R.to_org,
+                model.from_org,
+                model.to_org,
                 _bucket(moment, boundaries).label("bucket"),
                 *[
                     func.percentile_cont(p).within_group(value).label(name)
@@ -166,9 +169,9 @@ def times_statement(
                 ],
             )
             .where(_in_range(moment, boundaries), value.is_not(None))
-            .group_by(_R.from_org, _R.to_org, "bucket")
+            .group_by(model.from_org, model.to_org, "bucket")
         )
-    return percentiles_by_window(value, moment, boundaries)
+    return percentiles_by_window(value, moment, boundaries, model)
 
 
 def first_attempt_statement(boundaries: Sequence[datetime]) -> Select[Any]:

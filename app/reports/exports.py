@@ -15,10 +15,13 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from app.core.months import LONDON
 from app.reports.schemas import (
+    ANSWER_MEASURES,
     CALLBACK_MEASURES,
     MEASURES,
+    AnswerFigureSet,
     CallbackFigureSet,
     ContactVolumeReport,
+    DirectionFigures,
     FigureSet,
 )
 
@@ -65,7 +68,8 @@ FIGURE_COLUMNS = [
 def figure_rows(report: ContactVolumeReport) -> Iterator[list[Any]]:
     """One row per direction and measure, each direction's call back figures after its
     measures (named `callbacks.<figure>`, with no change columns: medians do not subtract),
-    then the totals over every direction."""
+    its time to answer (`answer.<figure>`) and its contacts by reason (`reasons.<reason>`,
+    `reasons.none` for none given), then the totals over every direction."""
     sets: list[tuple[str, str, str, FigureSet]] = [
         (d.label, d.from_org, d.to_org, d) for d in report.directions
     ]
@@ -85,6 +89,8 @@ def figure_rows(report: ContactVolumeReport) -> Iterator[list[Any]]:
                 change.absolute,
                 change.percent,
             ]
+        if isinstance(figures, DirectionFigures):
+            yield from counted_rows(report.month, label, from_org, to_org, figures)
         callbacks = getattr(figures, "callbacks", None)
         if callbacks is None:  # the totals, or a version frozen before they were counted
             continue
@@ -265,6 +271,7 @@ def _summary_sheet(sheet: Worksheet, report: ContactVolumeReport) -> None:
             sheet.cell(sheet.max_row, 1).font = Font(bold=True, size=13)
             _callback_rows(sheet, callbacks)
             sheet.append([])
+    _counted_tables(sheet, report, freeze)
     sheet.column_dimensions["A"].width = 44
     for column in "BCDE":
         sheet.column_dimensions[column].width = 16
@@ -389,3 +396,100 @@ def attachment(report: ContactVolumeReport, fmt: ReportFormat) -> Response:
             "Vary": "Accept",
         },
     )
+
+
+# --- time to answer and contacts by reason (issue 16) ------------------------------------
+
+
+def counted_rows(
+    month: str, label: str, from_org: str, to_org: str, figures: DirectionFigures
+) -> Iterator[list[Any]]:
+    """A direction's time to answer (no change columns: medians do not subtract) and its
+    contacts by reason (with the change), where its version has them."""
+    if figures.answer is not None:
+        for measure, measure_label in ANSWER_MEASURES:
+            yield [
+                month,
+                label,
+                from_org,
+                to_org,
+                f"answer.{measure}",
+                measure_label,
+                getattr(figures.answer.this_month, measure),
+                getattr(figures.answer.previous_month, measure),
+                None,
+                None,
+            ]
+    for reason in figures.reasons or []:
+        change = reason.this_month - reason.previous_month
+        yield [
+            month,
+            label,
+            from_org,
+            to_org,
+            f"reasons.{reason.contact_reason or 'none'}",
+            f"Contact reason: {reason.label}",
+            reason.this_month,
+            reason.previous_month,
+            change,
+            round(change * 100 / reason.previous_month, 1) if reason.previous_month else None,
+        ]
+
+
+ANSWER_HEADINGS = ["Time to answer", "This month", "Previous month"]
+REASON_HEADINGS = ["Contacts by reason", "This month", "Previous month", "Change"]
+_SECONDS = "0.0"
+
+
+def _answer_rows(sheet: Worksheet, answer: AnswerFigureSet) -> None:
+    for measure, measure_label in ANSWER_MEASURES:
+        values = [getattr(answer.this_month, measure), getattr(answer.previous_month, measure)]
+        if measure.endswith("_percent"):
+            values = [None if v is None else v / 100 for v in values]
+            number_format = _PERCENT
+        elif "_seconds_" in measure:
+            number_format = _SECONDS
+        else:
+            number_format = _COUNT
+        sheet.append([_xlsx_text(measure_label), *values])
+        row = sheet[sheet.max_row]
+        row[0].data_type = "s"
+        row[0].alignment = Alignment(indent=1)
+        for cell in row[1:]:
+            cell.number_format = number_format
+
+
+def _counted_tables(sheet: Worksheet, report: ContactVolumeReport, freeze: str) -> None:
+    """Below the call backs on the first sheet: each direction's time to answer, then its
+    contacts by reason, each table under its own headings as the page shows them."""
+    answered = [(d.label, d.answer) for d in report.directions if d.answer]
+    if answered:
+        _header(sheet, ANSWER_HEADINGS)
+        sheet.freeze_panes = freeze
+        for label, answer in answered:
+            _append_text(sheet, [label])
+            sheet.cell(sheet.max_row, 1).font = Font(bold=True, size=13)
+            _answer_rows(sheet, answer)
+            sheet.append([])
+    with_reasons = [(d.label, d.reasons) for d in report.directions if d.reasons]
+    if with_reasons:
+        _header(sheet, REASON_HEADINGS)
+        sheet.freeze_panes = freeze
+        for label, reasons in with_reasons:
+            _append_text(sheet, [label])
+            sheet.cell(sheet.max_row, 1).font = Font(bold=True, size=13)
+            for reason in reasons:
+                sheet.append(
+                    [
+                        _xlsx_text(reason.label),
+                        reason.this_month,
+                        reason.previous_month,
+                        reason.this_month - reason.previous_month,
+                    ]
+                )
+                row = sheet[sheet.max_row]
+                row[0].data_type = "s"
+                row[0].alignment = Alignment(indent=1)
+                for cell, number_format in zip(row[1:4], (_COUNT, _COUNT, _SIGNED), strict=True):
+                    cell.number_format = number_format
+            sheet.append([])

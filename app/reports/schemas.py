@@ -15,14 +15,26 @@ class Measures(BaseModel, Generic[T]):
     """One value per measure of the report. Titles are the labels shown on pages and exports."""
 
     warm_transfers_connected: T = Field(title="Warm transfers connected")
+    warm_transfers_connected_after_threshold: T = Field(
+        title="Warm transfers connected after the wait limit",
+        description="Of the warm transfers connected, those answered after the wait threshold.",
+    )
     callbacks_wait_threshold_exceeded: T = Field(
         title="Call back requests: wait over the threshold"
     )
     callbacks_high_call_volume: T = Field(title="Call back requests: high call volume")
     callback_requests: T = Field(title="Call back requests (all reasons)")
+    transfers_declined: T = Field(title="Transfers the caller declined")
+    callers_hung_up: T = Field(title="Callers who hung up while waiting")
+    transfers_no_outcome_recorded: T = Field(
+        title="Transfers with no outcome recorded",
+        description="Still waiting long after the threshold, closed by the service.",
+    )
     signposts: T = Field(title="Signposts")
     total_contacts: T = Field(
-        title="Total contacts", description="Warm transfers + call back requests + signposts."
+        title="Total contacts",
+        description="Every ended transfer (connected, call back requests, declined, caller "
+        "hung up, no outcome recorded) + signposts: no contact is left out.",
     )
 
 
@@ -92,6 +104,58 @@ class CallbackFigureSet(ResponseModel):
     previous_month: CallbackMeasures
 
 
+class AnswerMeasures(ResponseModel):
+    """How quickly one direction's warm transfers were answered in a month (by the moment
+    each ended). The share counts every caller who waited for an answer: those answered
+    (within the wait limit or after it: after it is "not within"), those whose wait ran
+    over the limit into a call back request, and those who hung up while waiting. Declined
+    transfers, call backs for high call volume and transfers with no outcome recorded are
+    not in it: the caller did not wait, or nobody knows what happened."""
+
+    answered: int = Field(title="Warm transfers answered")
+    answered_within_threshold: int = Field(title="Answered within the wait limit")
+    waited: int = Field(
+        title="Callers who waited",
+        description="Answered (within or after the limit) + call back requests for waiting "
+        "over the threshold + callers who hung up while waiting.",
+    )
+    answered_within_threshold_percent: float | None = Field(
+        title="Answered within the wait limit (%)",
+        description="answered_within_threshold / waited, in percent rounded to 0.1; null "
+        "when nobody waited.",
+    )
+    answer_seconds_median: float | None = Field(
+        title="Seconds to answer: median",
+        description="From the start of the wait to the answer, rounded to 0.1; null when "
+        "none was answered.",
+    )
+    answer_seconds_p90: float | None = Field(title="Seconds to answer: 90th percentile")
+
+
+# (field name, label) in the order every format shows them.
+ANSWER_MEASURES: list[tuple[str, str]] = [
+    (name, field.title or name) for name, field in AnswerMeasures.model_fields.items()
+]
+
+
+class AnswerFigureSet(ResponseModel):
+    this_month: AnswerMeasures
+    previous_month: AnswerMeasures
+
+
+class ReasonFigures(ResponseModel):
+    """Contacts (ended transfers and signposts) of one direction with one contact reason."""
+
+    contact_reason: str | None = Field(
+        description="The receiving body's contact reason (`GET /v1/routes`); null for the "
+        "contacts recorded with none.",
+        examples=["poor_quality_care"],
+    )
+    label: str = Field(examples=["Poor quality care", "No reason given"])
+    this_month: int
+    previous_month: int
+
+
 class DirectionFigures(FigureSet):
     from_org: str
     to_org: str
@@ -100,6 +164,17 @@ class DirectionFigures(FigureSet):
         default=None,
         description="What became of the direction's call back requests; null in a version "
         "published before these figures were counted.",
+    )
+    answer: AnswerFigureSet | None = Field(
+        default=None,
+        description="How quickly the direction's warm transfers were answered; null in a "
+        "version published before these figures were counted.",
+    )
+    reasons: list[ReasonFigures] | None = Field(
+        default=None,
+        description="The direction's contacts by contact reason: each of the receiving body's "
+        "reasons in the route table's order, then any no longer in it, then none given; null "
+        "in a version published before these figures were counted.",
     )
 
 

@@ -37,8 +37,10 @@ from app.protocol.routes import RouteTable
 from app.reports.callbacks import EMPTY as NO_CALLBACKS
 from app.reports.callbacks import callback_figures, first_attempt_trend
 from app.reports.models import ReportPublication
+from app.reports.reasons import reason_figures
 from app.reports.schemas import (
     MEASURES,
+    AnswerFigureSet,
     CallbackFigureSet,
     Change,
     Changes,
@@ -52,6 +54,8 @@ from app.reports.schemas import (
     PublishedBy,
     ReportStatus,
 )
+from app.reports.transfers import EMPTY as NO_ANSWERS
+from app.reports.transfers import answer_measures, answer_times
 from app.reports.workdays import due_date
 from app.signposts.models import Signpost
 from app.transfers.models import Transfer
@@ -77,16 +81,21 @@ def _grouped(
     boundaries: Sequence[datetime],
     status: Any = None,
     reason: Any = None,
+    late: Any = None,
+    contact_reason: Any = None,
 ) -> Select[Any]:
-    """Counts of one table per direction (and status and reason, where it has them) and
-    range, over [first boundary, last boundary) of the indexed `moment` column."""
-    outcome = [column for column in (status, reason) if column is not None]
+    """Counts of one table per direction (and status, reason, answered late and contact
+    reason, where it has them) and range, over [first boundary, last boundary) of the
+    indexed `moment` column."""
+    outcome = [c for c in (status, reason, late, contact_reason) if c is not None]
     query = select(
         literal(kind).label("kind"),
         from_org.label("from_org"),
         to_org.label("to_org"),
         (null() if status is None else status).label("status"),
         (null() if reason is None else reason).label("reason"),
+        (null() if late is None else late).label("late"),
+        (null() if contact_reason is None else contact_reason).label("contact_reason"),
         _bucket(moment, boundaries).label("bucket"),
         func.count().label("n"),
     ).where(moment >= boundaries[0], moment < boundaries[-1])
@@ -106,44 +115,84 @@ def contact_counts_statement(boundaries: Sequence[datetime]) -> Any:
         boundaries,
         status=Transfer.status,
         reason=Transfer.failure_reason,
+        late=Transfer.answered_after_threshold,
+        contact_reason=Transfer.contact_reason,
     )
     signposts = _grouped(
-        "signpost", Signpost.signposted_at, Signpost.from_org, Signpost.to_org, boundaries
+        "signpost",
+        Signpost.signposted_at,
+        Signpost.from_org,
+        Signpost.to_org,
+        boundaries,
+        contact_reason=Signpost.contact_reason,
     )
     return union_all(transfers, signposts)
 
 
+# Transfer endings other than connected and failed, each its own measure.
+_ENDED_OTHERWISE = {
+    TransferStatus.declined: "transfers_declined",
+    TransferStatus.caller_hung_up: "callers_hung_up",
+    TransferStatus.no_outcome_recorded: "transfers_no_outcome_recorded",
+}
+
+
+_ENDED = {
+    TransferStatus.connected,
+    TransferStatus.failed,
+    *_ENDED_OTHERWISE,
+}
+
+
 def _figures(counts: Counter[str]) -> Figures:
     callbacks = sum(counts[f"callback:{r.value}"] for r in FailureReason)
+    otherwise = {name: counts[name] for name in _ENDED_OTHERWISE.values()}
     return Figures(
         warm_transfers_connected=counts["connected"],
+        warm_transfers_connected_after_threshold=counts["connected_late"],
         callbacks_wait_threshold_exceeded=counts[
             f"callback:{FailureReason.wait_threshold_exceeded}"
         ],
         callbacks_high_call_volume=counts[f"callback:{FailureReason.high_call_volume}"],
         callback_requests=callbacks,
+        **otherwise,
         signposts=counts["signpost"],
-        total_contacts=counts["connected"] + callbacks + counts["signpost"],
+        # Every transfer that ended, however it ended, and every signpost.
+        total_contacts=counts["connected"]
+        + callbacks
+        + sum(otherwise.values())
+        + counts["signpost"],
     )
 
 
+ReasonCounts = dict[tuple[Month, Direction], Counter[str | None]]
+
+
 async def count_contacts(
-    session: AsyncSession, months: Sequence[Month]
+    session: AsyncSession, months: Sequence[Month], reasons: ReasonCounts | None = None
 ) -> dict[tuple[Month, Direction], Figures]:
-    """Figures per consecutive month and direction; directions with no events are left out."""
+    """Figures per consecutive month and direction; directions with no events are left out.
+    Into `reasons`, if given, the same contacts per contact reason (app/reports/reasons.py)."""
     boundaries = [m.utc_range()[0] for m in months] + [months[-1].utc_range()[1]]
     tallies: dict[tuple[Month, Direction], Counter[str]] = {}
     for row in await session.execute(contact_counts_statement(boundaries)):
+        if reasons is not None and (row.kind == "signpost" or row.status in _ENDED):
+            key = (months[row.bucket], (row.from_org, row.to_org))
+            reasons.setdefault(key, Counter())[row.contact_reason] += row.n
         if row.kind == "signpost":
             measure = "signpost"
         elif row.status == TransferStatus.connected:
             measure = "connected"
         elif row.status == TransferStatus.failed:
             measure = f"callback:{row.reason}"
+        elif row.status in _ENDED_OTHERWISE:
+            measure = _ENDED_OTHERWISE[TransferStatus(row.status)]
         else:
             continue
         key = (months[row.bucket], (row.from_org, row.to_org))
         tallies.setdefault(key, Counter())[measure] += row.n
+        if measure == "connected" and row.late:
+            tallies[key]["connected_late"] += row.n
     return {key: _figures(counts) for key, counts in tallies.items()}
 
 
@@ -223,11 +272,10 @@ def _with_every_measure(figure_set: dict[str, Any]) -> dict[str, Any]:
             for part, missing in _UNMEASURED.items()
         },
     }
-    if figure_set.get("callbacks"):
-        empty = NO_CALLBACKS.model_dump(mode="json")
-        thawed["callbacks"] = {
-            part: {**empty, **values} for part, values in figure_set["callbacks"].items()
-        }
+    for name, nothing in (("callbacks", NO_CALLBACKS), ("answer", NO_ANSWERS)):
+        if figure_set.get(name):
+            empty = nothing.model_dump(mode="json")
+            thawed[name] = {part: {**empty, **values} for part, values in figure_set[name].items()}
     return thawed
 
 
@@ -235,12 +283,15 @@ async def month_figures(
     session: AsyncSession, routes: RouteTable, month: Month, now: datetime
 ) -> MonthFigures:
     previous = month.previous()
-    counts = await count_contacts(session, [previous, month])
+    reasons: ReasonCounts = {}
+    counts = await count_contacts(session, [previous, month], reasons)
     lives = await callback_figures(session, [previous, month], now)
+    times = await answer_times(session, [previous, month])
     rows = []
     for direction in directions(routes, [d for _, d in counts] + [d for _, d in lives]):
         this = counts.get((month, direction), ZERO)
         before = counts.get((previous, direction), ZERO)
+        no_times = (None, None)
         rows.append(
             DirectionFigures(
                 from_org=direction[0],
@@ -252,6 +303,18 @@ async def month_figures(
                 callbacks=CallbackFigureSet(
                     this_month=lives.get((month, direction), NO_CALLBACKS),
                     previous_month=lives.get((previous, direction), NO_CALLBACKS),
+                ),
+                answer=AnswerFigureSet(
+                    this_month=answer_measures(this, times.get((month, direction), no_times)),
+                    previous_month=answer_measures(
+                        before, times.get((previous, direction), no_times)
+                    ),
+                ),
+                reasons=reason_figures(
+                    routes,
+                    direction,
+                    reasons.get((month, direction), Counter()),
+                    reasons.get((previous, direction), Counter()),
                 ),
             )
         )
@@ -269,9 +332,16 @@ def _differ(frozen: dict[str, Any], live: MonthFigures) -> bool:
     """Whether counting now gives other figures than the version froze. A version frozen
     before a kind of figure was counted is compared on the figures it has."""
     now = live.frozen()
-    for before, after in zip(frozen["directions"], now["directions"], strict=False):
+    pairs = list(zip(frozen["directions"], now["directions"], strict=False))
+    pairs.append((frozen["totals"], now["totals"]))
+    for before, after in pairs:
         for name in set(after) - set(before):
             after.pop(name)
+        # A measure added since is left out of the comparison too.
+        for part in _UNMEASURED:
+            if part in before and part in after:
+                for name in set(after[part]) - set(before[part]):
+                    after[part].pop(name)
     return frozen != now
 
 

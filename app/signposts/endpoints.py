@@ -34,6 +34,13 @@ async def list_signposts(
     month: Annotated[MonthText | None, Query(description="YYYY-MM, in UK time")] = None,
     to_org: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
     contact_reason: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    no_contact_reason: Annotated[
+        bool,
+        Query(
+            description="Only those recorded with no contact reason (the report's \"No "
+            'reason given"); not with `contact_reason`.'
+        ),
+    ] = False,
     limit: PageSize = 50,
     cursor: Cursor = None,
 ) -> SignpostPage:
@@ -45,6 +52,7 @@ async def list_signposts(
         month=Month.parse(month) if month else None,
         to_org=to_org,
         contact_reason=contact_reason,
+        no_contact_reason=no_contact_reason,
         limit=limit,
         cursor=cursor,
     )

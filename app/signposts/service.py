@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.core.access import get_visible, visible_to
 from app.core.auth import Principal
+from app.core.errors import Unprocessable
 from app.core.months import Month
 from app.core.pagination import newest_first, split_page
 from app.core.rules import not_in_future
@@ -57,6 +58,7 @@ async def list_signposts(
     month: Month | None = None,
     to_org: str | None = None,
     contact_reason: str | None = None,
+    no_contact_reason: bool = False,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[Signpost], str | None]:
@@ -69,7 +71,13 @@ async def list_signposts(
     if to_org is not None:
         query = query.where(Signpost.to_org == to_org)
     if contact_reason is not None:
+        if no_contact_reason:
+            raise Unprocessable(
+                "conflicting_filters", "Give contact_reason or no_contact_reason, not both."
+            )
         query = query.where(Signpost.contact_reason == contact_reason)
+    if no_contact_reason:
+        query = query.where(Signpost.contact_reason.is_(None))
     query = newest_first(query, Signpost.created_at, Signpost.id, cursor, limit)
     rows = list((await session.scalars(query)).all())
     return split_page(rows, limit, lambda s: (s.created_at, s.id))

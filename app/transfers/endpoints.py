@@ -74,6 +74,13 @@ async def list_transfers(
     outcome: OutcomeFilter = None,
     to_org: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
     contact_reason: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    no_contact_reason: Annotated[
+        bool,
+        Query(
+            description="Only those recorded with no contact reason (the report's \"No "
+            'reason given"); not with `contact_reason`.'
+        ),
+    ] = False,
     limit: PageSize = 50,
     cursor: Cursor = None,
 ) -> TransferPage:
@@ -87,6 +94,7 @@ async def list_transfers(
         outcome=TransferOutcome(outcome) if outcome else None,
         to_org=to_org,
         contact_reason=contact_reason,
+        no_contact_reason=no_contact_reason,
         limit=limit,
         cursor=cursor,
     )

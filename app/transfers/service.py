@@ -460,6 +460,7 @@ async def list_transfers(
     outcome: TransferOutcome | None = None,
     to_org: str | None = None,
     contact_reason: str | None = None,
+    no_contact_reason: bool = False,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[tuple[Transfer, uuid.UUID | None]], str | None]:
@@ -476,7 +477,13 @@ async def list_transfers(
     if to_org is not None:
         query = query.where(Transfer.to_org == to_org)
     if contact_reason is not None:
+        if no_contact_reason:
+            raise Unprocessable(
+                "conflicting_filters", "Give contact_reason or no_contact_reason, not both."
+            )
         query = query.where(Transfer.contact_reason == contact_reason)
+    if no_contact_reason:
+        query = query.where(Transfer.contact_reason.is_(None))
     query = newest_first(query, Transfer.created_at, Transfer.id, cursor, limit)
     rows = list((await session.scalars(query)).all())
     page, next_cursor = split_page(rows, limit, lambda t: (t.created_at, t.id))

@@ -14,10 +14,13 @@ from app.core.settings import Settings
 from app.protocol.deps import Routes
 from app.reports import service
 from app.reports.exports import ReportFormat, attachment
-from app.reports.schemas import CALLBACK_MEASURES, MEASURES, PublishRequest
+from app.reports.records import FILTERS, REASON
+from app.reports.schemas import ANSWER_MEASURES, CALLBACK_MEASURES, MEASURES, PublishRequest
 from app.web import chart, sessions
 from app.web.auth import TeamLeaderPage, WebUser, check_csrf
 from app.web.pages import PageAPIRoute, PageError, redirect, render, with_headers
+from app.web.reason_chart import reasons_svg
+from app.web.report_records import records_url
 
 router = APIRouter(prefix="/reports", route_class=PageAPIRoute, include_in_schema=False)
 
@@ -100,6 +103,15 @@ async def _report_page(
         session, user.principal.body, now - timedelta(days=max_days)
     )
     latest = report.versions[-1] if report.versions else None
+    both_months = f"{month.first_day():%B %Y} and {month.previous().first_day():%B %Y}"
+    reason_charts = [
+        (
+            d,
+            reasons_svg(d.label, d.reasons, f"reasons-{d.from_org}-{d.to_org}-chart", both_months),
+        )
+        for d in report.directions
+        if d.reasons
+    ]
     return render(
         request,
         "report.html",
@@ -114,6 +126,13 @@ async def _report_page(
             "stale": stale,
             "stale_days": max_days,
             "callback_measures": CALLBACK_MEASURES,
+            # Issue 16: time to answer, reasons, and each count's records.
+            "answer_measures": ANSWER_MEASURES,
+            "reason_charts": reason_charts,
+            "own_body": user.principal.body,
+            "records_url": records_url,
+            "record_measures": FILTERS,
+            "reason_measure": REASON,
             "series": chart.SERIES,
             "can_publish": service.has_ended(month, now),
             # Before the service's first month nothing was due: never "overdue".
