@@ -246,7 +246,9 @@ async def sign(
         version = signed.publication.version
         await session.commit()
     except Conflict as exc:
-        return await _refused(request, session, target, fluctuation_note, {"sign": messages.say(exc.code)})
+        return await _refused(
+            request, session, target, fluctuation_note, {"sign": messages.say(exc.code)}
+        )
     return redirect(request, f"/reports/{target}?signed={version}")
 
 
