@@ -125,7 +125,7 @@ async def test_every_change_is_audited_and_shown_to_the_bodys_admins_only(
         "/v1/reports/contact-volumes/2026-10", headers=cqc_leader.headers
     )
     [version] = publications.json()["versions"]
-    by(cqc_leader, "publish", "report_publication", version["id"])
+    by(cqc_leader, "sign", "report_publication", version["id"])
 
     step()
     await client.post(f"/v1/keys/{made.json()['id']}/revoke", headers=admin.headers)

@@ -124,6 +124,8 @@ class Case:
     shared: bool = False  # one record for both bodies: the other body is not refused
     org: str = "cqc"  # the owner's body
     outsider: str = "lgsco"  # a body that is refused
+    # Also right for the other body's second key: its body already signed this very note.
+    again: tuple[int, ...] = ()
 
 
 CASES: dict[str, Case] = {
@@ -155,7 +157,20 @@ CASES: dict[str, Case] = {
     "get_contact_volume_report": Case(ended_month, Role.team_leader, shared=True),
     "get_contact_volume_report_version": Case(published_version, Role.team_leader, shared=True),
     "publish_contact_volume_report": Case(
-        ended_month, Role.team_leader, body={"fluctuation_note": "Quiet."}, ok=201, shared=True
+        ended_month,
+        Role.team_leader,
+        body={"fluctuation_note": "Quiet."},
+        ok=201,
+        shared=True,
+        again=(409,),
+    ),
+    "sign_contact_volume_report": Case(
+        ended_month,
+        Role.team_leader,
+        body={"fluctuation_note": "Quiet."},
+        ok=201,
+        shared=True,
+        again=(409,),
     ),
 }
 
@@ -190,7 +205,7 @@ async def test_an_id_taking_endpoint_lets_in_only_its_own_body_and_role(
     for role in {case.role, Role.admin}:  # the other body's highest role is no better
         other = await call(await key_factory.make(case.outsider, role, "other body"))
         if case.shared:
-            assert other.status_code == case.ok, other.text
+            assert other.status_code in (case.ok, *case.again), other.text
         else:
             assert_problem(other, 404, "not_found")
 

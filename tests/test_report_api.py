@@ -264,7 +264,7 @@ async def test_month_boundaries_are_london_calendar_months(
     assert june["directions"][0]["previous_month"]["signposts"] == 1
 
 
-async def test_status_moves_from_open_to_due_to_overdue_and_published(
+async def test_status_moves_from_open_to_due_to_overdue_to_awaiting_to_complete_late(
     client, clock: FixedClock, cqc_leader: Key, lgsco_leader: Key
 ) -> None:
     async def status() -> dict:  # type: ignore[type-arg]
@@ -288,38 +288,68 @@ async def test_status_moves_from_open_to_due_to_overdue_and_published(
     clock.set(at("2026-11-14T00:00:00"))
     assert (await status())["status"] == "overdue"
 
-    published = await client.post(
-        f"/v1/reports/contact-volumes/{OCT}/publish",
+    signed = await client.post(
+        f"/v1/reports/contact-volumes/{OCT}/sign",
         json={"fluctuation_note": "Fewer calls during the half-term week."},
         headers=lgsco_leader.headers,
     )
-    assert published.status_code == 201, published.text
-    publication = published.json()
+    assert signed.status_code == 201, signed.text
+    publication = signed.json()["publication"]
     assert publication["version"] == 1
-    assert publication["on_time"] is False
+    assert publication["on_time"] is None and publication["complete"] is False
+    assert publication["awaiting"] == ["cqc"]
     assert publication["published_by"] == {
         "key_id": str(lgsco_leader.id),
         "org": "lgsco",
         "name": "lgsco intake team leader",
     }
     report = await status()
-    assert report["status"] == "published"
+    assert (report["status"], report["awaiting_bodies"]) == ("awaiting_signature", ["cqc"])
+    assert report["published_on_time"] is None
+
+    clock.set(at("2026-11-16T09:00:00"))
+    cqc = await client.post(
+        f"/v1/reports/contact-volumes/{OCT}/sign",
+        json={"fluctuation_note": "Our new web form sent fewer callers to the phone."},
+        headers=cqc_leader.headers,
+    )
+    assert cqc.status_code == 201, cqc.text
+    assert cqc.json()["completed"] is True
+    assert cqc.json()["publication"]["version"] == 1  # the same version, now complete
+    report = await status()
+    assert report["status"] == "complete_late"
     assert report["published_on_time"] is False
-    assert report["publication"]["fluctuation_note"] == "Fewer calls during the half-term week."
+    assert report["publication"]["completed_at"] == "2026-11-16T09:00:00Z"
+    notes = {s["org"]: s["fluctuation_note"] for s in report["publication"]["signatures"]}
+    assert notes == {
+        "lgsco": "Fewer calls during the half-term week.",
+        "cqc": "Our new web form sent fewer callers to the phone.",
+    }
 
 
-async def test_publishing_freezes_figures_and_keeps_every_version(
-    client, clock: FixedClock, contacts: Contacts, cqc_agent: Key, cqc_leader: Key
+async def test_signing_freezes_figures_and_keeps_every_version(
+    client,
+    clock: FixedClock,
+    contacts: Contacts,
+    cqc_agent: Key,
+    cqc_leader: Key,
+    lgsco_leader: Key,
 ) -> None:
     await contacts.connected(cqc_agent, "lgsco", at("2026-10-05T09:00:00"))
     clock.set(at("2026-11-02T10:00:00"))
     first = await client.post(
-        f"/v1/reports/contact-volumes/{OCT}/publish",
+        f"/v1/reports/contact-volumes/{OCT}/sign",
         json={"fluctuation_note": "First look."},
         headers=cqc_leader.headers,
     )
     assert first.status_code == 201, first.text
-    assert first.json()["on_time"] is True
+    assert first.json()["publication"]["on_time"] is None  # not complete yet
+    both = await client.post(
+        f"/v1/reports/contact-volumes/{OCT}/sign",
+        json={"fluctuation_note": "Nothing to add."},
+        headers=lgsco_leader.headers,
+    )
+    assert both.json()["publication"]["on_time"] is True
 
     # A signpost recorded late, back-dated into October.
     await contacts.signpost(cqc_agent, "lgsco", at("2026-10-30T10:00:00"))
@@ -332,14 +362,28 @@ async def test_publishing_freezes_figures_and_keeps_every_version(
     assert report["live_figures_differ"] is True
 
     second = await client.post(
-        f"/v1/reports/contact-volumes/{OCT}/publish",
+        f"/v1/reports/contact-volumes/{OCT}/sign",
         json={"fluctuation_note": "With the late signpost."},
         headers=cqc_leader.headers,
     )
-    assert second.json()["version"] == 2
+    assert second.json()["publication"]["version"] == 2
     report = (
         await client.get(f"/v1/reports/contact-volumes/{OCT}", headers=cqc_leader.headers)
     ).json()
+    # The new figures need LGSCO's signature again.
+    assert (report["status"], report["awaiting_bodies"]) == ("awaiting_signature", ["lgsco"])
+    clock.set(at("2026-11-20T10:00:00"))  # after the due date
+    again = await client.post(
+        f"/v1/reports/contact-volumes/{OCT}/sign",
+        json={"fluctuation_note": "Nothing to add."},
+        headers=lgsco_leader.headers,
+    )
+    assert again.json()["publication"]["version"] == 2 and again.json()["completed"] is True
+    assert again.json()["publication"]["on_time"] is False
+    report = (
+        await client.get(f"/v1/reports/contact-volumes/{OCT}", headers=cqc_leader.headers)
+    ).json()
+    assert report["status"] == "complete"  # judged by the first complete version
     assert report["publication"]["version"] == 2
     assert report["directions"][0]["this_month"]["signposts"] == 1
     assert report["live_figures_differ"] is False
@@ -364,7 +408,7 @@ async def test_publishing_freezes_figures_and_keeps_every_version(
     assert_problem(missing, 404, "report_version_not_found")
 
 
-async def test_only_team_leaders_read_or_publish(
+async def test_only_team_leaders_read_or_sign(
     client, clock: FixedClock, cqc_agent: Key, cqc_leader: Key
 ) -> None:
     clock.set(at("2026-11-02T10:00:00"))

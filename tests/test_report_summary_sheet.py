@@ -73,7 +73,7 @@ async def test_the_first_sheet_reads_like_the_page(
     about = {row[0]: row[1] for row in rows[1:7] if row[0]}
     assert about["Period"] == "1 to 31 October 2026 (UK time)"
     assert about["Due"] == "13 November 2026"  # 10 working days from Monday 2 November
-    assert about["Status"] == "Overdue: not published by the due date"
+    assert about["Status"] == "Overdue: not signed by the due date"
     assert about["Compared with"] == "September 2026"
     assert about["Figures"].startswith("Counted at ") and "not published yet" in about["Figures"]
 
@@ -109,16 +109,23 @@ async def test_the_first_sheet_reads_like_the_page(
 
 
 async def test_a_published_month_says_who_published_it_and_whether_on_time(
-    client, contacts: Contacts, clock: FixedClock, cqc_agent: Key, lgsco_agent: Key, cqc_leader: Key
+    client,
+    contacts: Contacts,
+    clock: FixedClock,
+    cqc_agent: Key,
+    lgsco_agent: Key,
+    cqc_leader: Key,
+    lgsco_leader: Key,
 ) -> None:  # type: ignore[no-untyped-def]
     await record_october(contacts, cqc_agent, lgsco_agent)
     clock.set(at("2026-11-05T09:00:00"))
-    published = await client.post(
-        f"/v1/reports/contact-volumes/{OCT}/publish",
-        json={"fluctuation_note": "Steady."},
-        headers=cqc_leader.headers,
-    )
-    assert published.status_code == 201, published.text
+    for leader in (cqc_leader, lgsco_leader):
+        signed = await client.post(
+            f"/v1/reports/contact-volumes/{OCT}/sign",
+            json={"fluctuation_note": "Steady."},
+            headers=leader.headers,
+        )
+        assert signed.status_code == 201, signed.text
     xlsx = await client.get(
         f"/v1/reports/contact-volumes/{OCT}?format=xlsx", headers=cqc_leader.headers
     )
@@ -128,5 +135,5 @@ async def test_a_published_month_says_who_published_it_and_whether_on_time(
         .to_python()
     )
     about = {row[0]: row[1] for row in rows[1:7] if row[0]}
-    assert about["Status"] == "Published on time"
+    assert about["Status"] == "Complete: signed by both bodies on time"
     assert about["Figures"].startswith("Version 1, published ") and "(CQC)" in about["Figures"]

@@ -21,7 +21,7 @@ from app.core.months import MONTH_PATTERN
 from app.core.validation import REFERENCE_MAX_LENGTH, REFERENCE_PATTERN, RequestModel
 from app.feedback.models import Feedback
 from app.keys.models import ApiKey
-from app.reports.models import ReportPublication
+from app.reports.models import ReportPublication, ReportSignature
 from app.signposts.models import Signpost
 from app.transfers.models import Transfer
 from tests.conftest import Key, Keys
@@ -158,6 +158,11 @@ async def _note(client: httpx.AsyncClient, people: People, v: Any) -> httpx.Resp
     return await post(client, url, {"fluctuation_note": v}, await people.key(Role.team_leader))
 
 
+async def _signed_note(client: httpx.AsyncClient, people: People, v: Any) -> httpx.Response:
+    url = "/v1/reports/contact-volumes/2026-10/sign"
+    return await post(client, url, {"fluctuation_note": v}, await people.key(Role.team_leader))
+
+
 # 'Model.field' -> (how to send it, the field the problem names, single line?)
 TEXT_FIELDS: dict[str, tuple[Send, str, bool]] = {
     "Caller.name": (_caller("name"), "caller.name", True),
@@ -187,6 +192,7 @@ TEXT_FIELDS: dict[str, tuple[Send, str, bool]] = {
     "FeedbackResponse.remedial_action": (_remedial_action, "remedial_action", False),
     "KeyCreate.name": (_key_name, "name", True),
     "PublishRequest.fluctuation_note": (_note, "fluctuation_note", False),
+    "SignRequest.fluctuation_note": (_signed_note, "fluctuation_note", False),
 }
 # Names looked up in the route table (a body, an IVR topic): anything else is refused as
 # unknown (`no_route`, `unknown_topic`), so no text of theirs is ever stored as typed.
@@ -255,7 +261,7 @@ async def test_direction_controls_are_refused_in_single_line_fields_only(
             assert [e["field"] for e in body["errors"]] == [path], (ascii(ch), body)
         else:  # free text may quote right-to-left writing
             assert response.status_code in (200, 201), response.text
-            if field == "PublishRequest.fluctuation_note":
+            if field in ("PublishRequest.fluctuation_note", "SignRequest.fluctuation_note"):
                 return  # published once; the next would be a new version of the same note
 
 
@@ -291,6 +297,10 @@ COLUMNS: dict[str, list[Column[Any]]] = {
     # A key's name is also copied into each report it publishes.
     "KeyCreate.name": [ApiKey.__table__.c.name, ReportPublication.__table__.c.published_by_name],
     "PublishRequest.fluctuation_note": [ReportPublication.__table__.c.fluctuation_note],
+    "SignRequest.fluctuation_note": [
+        ReportPublication.__table__.c.fluctuation_note,
+        ReportSignature.__table__.c.fluctuation_note,
+    ],
 }
 
 

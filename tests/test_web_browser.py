@@ -111,17 +111,19 @@ async def test_team_leader_reads_downloads_and_publishes_in_a_browser(
             assert saved.read_bytes() == api_csv
 
             # Publish with the note on fluctuations.
-            await page.get_by_label("Reasons for fluctuations").fill(
+            await page.get_by_label("LGSCO's reasons for fluctuations").fill(
                 "More warm transfers to LGSCO after the new fees guidance went out."
             )
-            await page.get_by_role("button", name="Publish the report").click()
+            await page.get_by_role("button", name="Sign the report for LGSCO").click()
             await expect(
                 page.get_by_role(
-                    "heading", name="Version 1 of the October 2026 report is published"
+                    "heading", name="You signed version 1 of the October 2026 report for LGSCO"
                 )
             ).to_be_visible()
-            await expect(page.locator("#status")).to_contain_text("Published")
-            await expect(page.locator("#fluctuation-note")).to_contain_text("new fees guidance")
+            await expect(page.locator("#status")).to_contain_text("Awaiting CQC")
+            await expect(page.locator("#fluctuation-note-lgsco")).to_contain_text(
+                "new fees guidance"
+            )
 
             await page.screenshot(path=str(artifacts_dir / "report-2026-10.png"), full_page=True)
             await assert_accessible(page, "report after publishing")
@@ -136,7 +138,8 @@ async def test_team_leader_reads_downloads_and_publishes_in_a_browser(
             await browser.close()
 
     published = (await api.get(url, headers=lgsco_leader.headers)).json()
-    assert published["status"] == "published" and published["published_on_time"] is True
+    assert published["status"] == "awaiting_signature"
+    assert published["awaiting_bodies"] == ["cqc"]
     assert published["publication"]["published_by"]["org"] == "lgsco"
     assert published["directions"] == report["directions"]
 

@@ -214,7 +214,7 @@ async def test_page_errors_are_pages_never_500(
     assert "<h1" in response.text
 
 
-async def test_publishing_from_the_page(
+async def test_signing_from_the_page(
     client, clock: FixedClock, cqc_agent: Key, cqc_leader: Key
 ) -> None:
     contacts = Contacts(client, clock)
@@ -222,22 +222,27 @@ async def test_publishing_from_the_page(
     clock.set(at("2026-10-20T10:00:00"))
     await sign_in(client, cqc_leader)
     open_month = await client.get("/reports/2026-10")
-    assert "You can publish this report once October 2026 has ended" in open_month.text
+    assert "You can sign this report once October 2026 has ended" in open_month.text
     early = await client.post(
-        "/reports/2026-10/publish",
+        "/reports/2026-10/sign",
         data={"fluctuation_note": "Early", "csrf_token": csrf(open_month)},
     )
     # Refused: POST/redirect/GET, so that a reload of the month's page does not post again.
     assert early.status_code == 303 and early.headers["location"] == "/reports/2026-10"
     early = await client.get("/reports/2026-10")
-    assert "has not ended yet" in early.text and 'class="error-summary"' in early.text
+    assert (
+        "You can sign this report once the month has ended" in early.text
+        and 'class="error-summary"' in early.text
+    )
     again = await client.get("/reports/2026-10")  # shown once
-    assert "has not ended yet" not in again.text and 'class="error-summary"' not in again.text
+    assert (
+        "once the month has ended" not in again.text and 'class="error-summary"' not in again.text
+    )
 
     clock.set(at("2026-11-02T10:00:00"))
     page = await client.get("/reports/2026-10")
     blank = await client.post(
-        "/reports/2026-10/publish", data={"fluctuation_note": "  ", "csrf_token": csrf(page)}
+        "/reports/2026-10/sign", data={"fluctuation_note": "  ", "csrf_token": csrf(page)}
     )
     assert blank.status_code == 303
     blank = await client.get(blank.headers["location"])
@@ -246,15 +251,17 @@ async def test_publishing_from_the_page(
     assert 'aria-describedby="fluctuation_note-hint fluctuation_note-error"' in blank.text
 
     done = await client.post(
-        "/reports/2026-10/publish",
+        "/reports/2026-10/sign",
         data={"fluctuation_note": "Half term <b>quiet</b>", "csrf_token": csrf(page)},
     )
     assert done.status_code == 303
-    assert done.headers["location"] == "/reports/2026-10?published=1"
+    assert done.headers["location"] == "/reports/2026-10?signed=1"
     shown = await client.get(done.headers["location"])
-    assert "Version 1 of the October 2026 report is published" in shown.text
+    assert "You signed version 1 of the October 2026 report for CQC" in shown.text
+    assert "It is complete when LGSCO signs it too." in shown.text
+    assert "Awaiting LGSCO" in shown.text
     assert "Half term &lt;b&gt;quiet&lt;/b&gt;" in shown.text  # escaped, never markup
-    assert "Publish version 2" in shown.text
+    assert "has not signed version 1" in shown.text
 
     csv = await client.get("/reports/2026-10/contact-volumes.csv")
     assert csv.status_code == 200

@@ -38,6 +38,8 @@ class AuditAction(StrEnum):
     replace_outcome = "replace_outcome"
     # A feedback's answer (app/feedback/lifecycle.py); `acknowledge` as above.
     respond = "respond"
+    # A body's signature of the monthly report (app/reports/signing.py).
+    sign = "sign"
 
 
 class RecordType(StrEnum):

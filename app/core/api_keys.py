@@ -14,7 +14,7 @@ class ApiKey(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     org: Mapped[str] = mapped_column(String(32))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(100))
     # sha256 of the secret: keys are 256-bit random tokens, so a fast hash is enough and lets
     # each request find its key with one indexed lookup.

@@ -21,9 +21,13 @@ class Role(StrEnum):
     agent = "agent"
     team_leader = "team_leader"
     admin = "admin"
+    # Reads the complete monthly reports of both bodies, nothing else (ISA Appendix 2 s.6.1).
+    relationship_owner = "relationship_owner"
 
 
-# Each role can do everything the roles before it can.
+# Each role of the rank can do everything the roles before it can. A role outside the rank
+# (relationship_owner) can do only what an endpoint admits it to by name: every endpoint that
+# asks for a rank refuses it, whatever is added later.
 _RANK = {Role.agent: 0, Role.team_leader: 1, Role.admin: 2}
 
 
@@ -34,6 +38,8 @@ class Principal:
     role: Role
 
     def can(self, role: Role) -> bool:
+        if self.role not in _RANK or role not in _RANK:
+            return self.role == role
         return _RANK[self.role] >= _RANK[role]
 
 
@@ -125,13 +131,14 @@ async def current_principal(
     return principal
 
 
-def require(role: Role):  # type: ignore[no-untyped-def]
-    """A dependency that lets through keys of `role` or above."""
+def require(role: Role, *also: Role):  # type: ignore[no-untyped-def]
+    """A dependency that lets through keys of `role` or above, and keys of the roles `also`
+    names (a role outside the rank is let in only where it is named)."""
 
     async def _dependency(
         principal: Annotated[Principal, Depends(current_principal)],
     ) -> Principal:
-        if not principal.can(role):
+        if not any(principal.can(r) for r in (role, *also)):
             raise Forbidden("insufficient_role", f"This needs a key with the {role} role.")
         return principal
 
@@ -139,6 +146,9 @@ def require(role: Role):  # type: ignore[no-untyped-def]
     return _dependency
 
 
-AnyKey = Annotated[Principal, Depends(current_principal)]
+# Any key of the rank: an adviser's (agent), a team leader's or an admin's.
+AnyKey = Annotated[Principal, Depends(require(Role.agent))]
 TeamLeader = Annotated[Principal, Depends(require(Role.team_leader))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
+# The complete monthly reports: team leaders (and above) and relationship owners.
+ReportReader = Annotated[Principal, Depends(require(Role.team_leader, Role.relationship_owner))]

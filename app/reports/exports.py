@@ -192,8 +192,11 @@ _SIGNED = "+#,##0;-#,##0;0"
 _SIGNED_PERCENT = "+0.0%;-0.0%;0.0%"
 _STATUS_WORDS = {
     "open": "Open: the month has not ended",
-    "due": "Due: not published yet",
-    "overdue": "Overdue: not published by the due date",
+    "due": "Due: not signed yet",
+    "overdue": "Overdue: not signed by the due date",
+    "awaiting_signature": "Awaiting a body's signature",
+    "complete": "Complete: signed by both bodies on time",
+    "complete_late": "Complete: signed by both bodies after the due date",
 }
 
 
@@ -203,9 +206,10 @@ def _month_words(month: str) -> str:
 
 
 def _status_words(report: ContactVolumeReport) -> str:
-    if report.status.value == "published":
-        return "Published " + ("on time" if report.published_on_time else "late")
-    return _STATUS_WORDS[report.status.value]
+    words = _STATUS_WORDS[report.status.value]
+    if report.awaiting_bodies:
+        words += ": " + " and ".join(b.upper() for b in report.awaiting_bodies)
+    return words
 
 
 def _summary_sheet(sheet: Worksheet, report: ContactVolumeReport) -> None:

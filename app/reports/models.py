@@ -19,9 +19,14 @@ from app.core.database import Base, UTCDateTime
 
 
 class ReportPublication(Base):
-    """One published version of a month's contact-volume report, with its figures frozen.
+    """One version of a month's contact-volume report, with its figures frozen.
 
-    Publishing the same month again adds a version; earlier versions are never changed.
+    A version is made by the first body's team leader to sign it; it is complete when every
+    body of the report has signed it (`report_signatures`), at `completed_at`. Signing after
+    the figures or a note changed adds a version; earlier versions are never changed.
+    The `published_*` columns are who made the version. `legacy`: published by one body
+    before signing (migration 0014_signing), complete as it was. `on_time` is meaningful
+    once complete: completed on or before the due date (UK date).
     Holds counts only: no caller personal data, no feedback text.
     """
 
@@ -41,3 +46,20 @@ class ReportPublication(Base):
     # The key's name when it published (e.g. "LGSCO intake team leader"): keys are renamed or
     # revoked later, the record of who published stays.
     published_by_name: Mapped[str] = mapped_column(String(100))
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    legacy: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+
+class ReportSignature(Base):
+    """One body's signature of one version: its team leader's reasons for fluctuations."""
+
+    __tablename__ = "report_signatures"
+    __table_args__ = (UniqueConstraint("publication_id", "org"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    publication_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("report_publications.id"))
+    org: Mapped[str] = mapped_column(String(32))  # the body that signed
+    fluctuation_note: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signed_by_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id"))
+    signed_by_name: Mapped[str] = mapped_column(String(100))

@@ -180,9 +180,11 @@ class DirectionFigures(FigureSet):
 
 class ReportStatus(StrEnum):
     open = "open"  # the month has not ended
-    due = "due"  # ended, not published, the due date has not passed
-    overdue = "overdue"  # ended, not published, past the due date
-    published = "published"
+    due = "due"  # ended, no body has signed, the due date has not passed
+    overdue = "overdue"  # ended, no body has signed, past the due date
+    awaiting_signature = "awaiting_signature"  # the latest version lacks a body's signature
+    complete = "complete"  # every body signed, the first complete version by the due date
+    complete_late = "complete_late"  # every body signed, the first time after the due date
 
 
 class Period(ResponseModel):
@@ -205,14 +207,42 @@ class PublishedBy(ResponseModel):
     name: str
 
 
+class SignedBy(ResponseModel):
+    key_id: uuid.UUID
+    name: str = Field(description="The key's name when it signed.")
+
+
+class Signature(ResponseModel):
+    org: str = Field(description="The body that signed.")
+    fluctuation_note: str = Field(description="That body's own reasons for fluctuations.")
+    signed_at: datetime
+    signed_by: SignedBy
+
+
 class Publication(ResponseModel):
-    id: uuid.UUID = Field(description="The publication's id, as the audit trail names it.")
+    """One version of the month's report. It is made by the first body to sign it and is
+    complete when every body of the report has signed it."""
+
+    id: uuid.UUID = Field(description="The version's id, as the audit trail names it.")
     version: int
-    published_at: datetime
-    published_by: PublishedBy
+    published_at: datetime = Field(description="When the version was made (its first signature).")
+    published_by: PublishedBy = Field(description="Who made the version (signed it first).")
     due_date: date
-    on_time: bool = Field(description="Published on or before the due date (UK date).")
-    fluctuation_note: str
+    on_time: bool | None = Field(
+        description="Complete on or before the due date (UK date); null until complete."
+    )
+    fluctuation_note: str = Field(
+        description="The note of the body that made the version; each body's own note is in "
+        "`signatures`."
+    )
+    complete: bool = Field(description="Every body of the report has signed this version.")
+    completed_at: datetime | None = Field(description="When the last body signed it.")
+    legacy: bool = Field(
+        description="Published by one body before both bodies signed the report; complete "
+        "as it was."
+    )
+    signatures: list[Signature] = Field(description="Each body's signature, first first.")
+    awaiting: list[str] = Field(description="The bodies yet to sign this version.")
 
 
 class ContactVolumeReport(ResponseModel):
@@ -223,8 +253,13 @@ class ContactVolumeReport(ResponseModel):
     period: Period
     due_date: date
     status: ReportStatus
+    awaiting_bodies: list[str] = Field(
+        default_factory=list,
+        description="For `awaiting_signature`: the bodies yet to sign the latest version.",
+    )
     published_on_time: bool | None = Field(
-        description="Whether the first version was published by the due date; null until then."
+        description="Whether the first complete version was complete by the due date; null "
+        "until one is."
     )
     figures_source: Literal["live", "published"] = Field(
         description="'published': the frozen figures of `publication`; 'live': counted now."
@@ -241,7 +276,9 @@ class ContactVolumeReport(ResponseModel):
     feedback: list[FeedbackGroup] = Field(
         description="Misdirection feedback submitted in the month, per sending body (s.6.2)."
     )
-    versions: list[Publication] = Field(description="Every published version, oldest first.")
+    versions: list[Publication] = Field(
+        description="Every version, oldest first (for a relationship owner: the complete ones)."
+    )
     generated_at: datetime
 
 
@@ -249,6 +286,34 @@ class PublishRequest(RequestModel):
     fluctuation_note: LongText = Field(
         description="The reasons for fluctuations in the numbers, as discussed by both sides."
     )
+
+
+class SignRequest(PublishRequest):
+    fluctuation_note: LongText = Field(
+        description="Your body's own reasons for fluctuations in the numbers."
+    )
+
+
+class Signed(ResponseModel):
+    """A body's signature, and the version it is on."""
+
+    signature: Signature
+    publication: Publication
+    completed: bool = Field(description="This signature made the version complete.")
+
+
+class CompleteVersion(ResponseModel):
+    month: str = Field(examples=["2026-10"])
+    version: int
+    due_date: date
+    completed_at: datetime
+    on_time: bool
+    legacy: bool
+    signatures: list[Signature]
+
+
+class CompleteVersions(ResponseModel):
+    items: list[CompleteVersion] = Field(description="Newest month first, newest version first.")
 
 
 class DueDate(ResponseModel):

@@ -1,4 +1,5 @@
-"""The monthly contact-volume report: counts in SQL, statuses, due dates and publications.
+"""The monthly contact-volume report: counts in SQL, statuses, due dates and versions (signed
+by both bodies: app/reports/signing.py).
 
 Counts come from one statement of two `GROUP BY`s (transfers by `outcome_at`, signposts by
 `signposted_at`), each a range over its indexed column; rows are never loaded to be counted.
@@ -21,22 +22,20 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit import service as audit
 from app.callbacks.schemas import FailureReason
 from app.core import metrics
 from app.core.auth import Principal
 from app.core.errors import Conflict, NotFound
-from app.core.months import LONDON, Month
+from app.core.months import Month
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackRead
-from app.keys.models import ApiKey
 from app.protocol.routes import RouteTable
+from app.reports import signing
 from app.reports.callbacks import EMPTY as NO_CALLBACKS
 from app.reports.callbacks import callback_figures, first_attempt_trend
-from app.reports.models import ReportPublication
+from app.reports.models import ReportPublication, ReportSignature
 from app.reports.reasons import reason_figures
 from app.reports.schemas import (
     MEASURES,
@@ -54,6 +53,7 @@ from app.reports.schemas import (
     PublishedBy,
     ReportStatus,
 )
+from app.reports.schemas import Signed as SignedRead
 from app.reports.transfers import EMPTY as NO_ANSWERS
 from app.reports.transfers import answer_measures, answer_times
 from app.reports.workdays import due_date
@@ -416,16 +416,9 @@ def has_ended(month: Month, now: datetime) -> bool:
     return now >= month.utc_range()[1]
 
 
-def status_of(month: Month, now: datetime, published: bool) -> ReportStatus:
-    if published:
-        return ReportStatus.published
-    if not has_ended(month, now):
-        return ReportStatus.open
-    today = now.astimezone(LONDON).date()
-    return ReportStatus.due if today <= due_date(month) else ReportStatus.overdue
-
-
-def publication_read(row: ReportPublication) -> Publication:
+def publication_read(
+    row: ReportPublication, signed: Sequence[ReportSignature], bodies: Sequence[str]
+) -> Publication:
     return Publication(
         id=row.id,
         version=row.version,
@@ -434,8 +427,13 @@ def publication_read(row: ReportPublication) -> Publication:
             key_id=row.published_by_key_id, org=row.published_by_org, name=row.published_by_name
         ),
         due_date=row.due_date,
-        on_time=row.on_time,
+        on_time=row.on_time if row.completed_at is not None else None,
         fluctuation_note=row.fluctuation_note,
+        complete=row.completed_at is not None,
+        completed_at=row.completed_at,
+        legacy=row.legacy,
+        signatures=[signing.signature_read(s) for s in signed],
+        awaiting=[] if row.completed_at else signing.awaiting(bodies, signed, row.legacy),
     )
 
 
@@ -470,40 +468,29 @@ class MonthSummary:
     due_date: Any
     status: ReportStatus
     latest_version: int | None
-    first_published_at: datetime | None
-    published_on_time: bool | None
+    awaiting: list[str]  # bodies yet to sign the latest version
+    completed_at: datetime | None  # when the first complete version became complete
+    completed_on_time: bool | None
 
 
 async def month_summaries(
-    session: AsyncSession, months: Sequence[Month], now: datetime
+    session: AsyncSession, routes: RouteTable, months: Sequence[Month], now: datetime
 ) -> list[MonthSummary]:
-    """Due date and status of each month, with one query for their publications."""
-    rows = await session.execute(
-        select(
-            ReportPublication.month,
-            ReportPublication.version,
-            ReportPublication.published_at,
-            ReportPublication.on_time,
-        )
-        .where(ReportPublication.month.in_([str(m) for m in months]))
-        .order_by(ReportPublication.month, ReportPublication.version)
-    )
-    first: dict[str, Any] = {}
-    latest: dict[str, int] = {}
-    for row in rows:
-        first.setdefault(row.month, row)
-        latest[row.month] = row.version
+    """Due date and status of each month, with two queries for their versions."""
+    found = await signing.month_signings(session, months, signing.report_bodies(routes))
     summaries = []
     for month in months:
-        published = first.get(str(month))
+        state = found.get(str(month), signing.NOT_STARTED)
+        due = due_date(month)
         summaries.append(
             MonthSummary(
                 month=month,
-                due_date=due_date(month),
-                status=status_of(month, now, published is not None),
-                latest_version=latest.get(str(month)),
-                first_published_at=published.published_at if published else None,
-                published_on_time=published.on_time if published else None,
+                due_date=due,
+                status=signing.status_of(month, now, state, due),
+                latest_version=state.latest_version,
+                awaiting=state.awaiting,
+                completed_at=state.first_completed_at,
+                completed_on_time=state.first_complete_on_time,
             )
         )
     return summaries
@@ -516,11 +503,16 @@ async def build_report(
     *,
     now: datetime,
     version: int | None = None,
+    complete_only: bool = False,
 ) -> ContactVolumeReport:
-    """The month's report: the latest published version's figures if there is one (or the
-    version asked for), otherwise the figures counted now."""
+    """The month's report: the latest version's figures if there is one (or the version
+    asked for), otherwise the figures counted now. `complete_only` (a relationship owner's
+    view): only complete versions, never the figures counted now; 404 `report_not_complete`
+    when there is none (or the one asked for is not complete)."""
     with metrics.time_report("contact_volumes"):
-        return await _build_report(session, routes, month, now=now, version=version)
+        return await _build_report(
+            session, routes, month, now=now, version=version, complete_only=complete_only
+        )
 
 
 async def _build_report(
@@ -530,37 +522,57 @@ async def _build_report(
     *,
     now: datetime,
     version: int | None,
+    complete_only: bool = False,
 ) -> ContactVolumeReport:
-    versions = await publications(session, month)
+    every = await publications(session, month)
+    versions = [v for v in every if v.completed_at is not None] if complete_only else every
     shown: ReportPublication | None = versions[-1] if versions else None
     if version is not None:
         shown = next((v for v in versions if v.version == version), None)
+        if shown is None and complete_only:
+            raise NotFound(
+                "report_not_complete",
+                f"The report of {month} has no complete version {version}.",
+            )
         if shown is None:
             raise NotFound(
                 "report_version_not_found", f"The report of {month} has no version {version}."
             )
-    live = await month_figures(session, routes, month, now)
+    if complete_only and shown is None:
+        raise NotFound(
+            "report_not_complete",
+            f"The report of {month} is not complete yet: both bodies have not signed it.",
+        )
+    live = None if complete_only else await month_figures(session, routes, month, now)
     figures = MonthFigures.thaw(shown.figures) if shown else live
+    assert figures is not None
+    bodies = signing.report_bodies(routes)
+    signed = await signing.signatures_of(session, [v.id for v in versions])
+    state = (await signing.month_signings(session, [month], bodies)).get(
+        str(month), signing.NOT_STARTED
+    )
     start, end = month.utc_range()
+    due = due_date(month)
     return ContactVolumeReport(
         month=str(month),
         previous_month=str(month.previous()),
         period=Period(starts_at=start, ends_at=end),
-        due_date=due_date(month),
-        status=status_of(month, now, bool(versions)),
-        published_on_time=versions[0].on_time if versions else None,
+        due_date=due,
+        status=signing.status_of(month, now, state, due),
+        awaiting_bodies=state.awaiting,
+        published_on_time=state.first_complete_on_time,
         figures_source="published" if shown else "live",
-        publication=publication_read(shown) if shown else None,
-        live_figures_differ=_differ(shown.figures, live) if shown else None,
+        publication=publication_read(shown, signed[shown.id], bodies) if shown else None,
+        live_figures_differ=_differ(shown.figures, live) if shown and live else None,
         directions=figures.directions,
         totals=figures.totals,
         feedback=await month_feedback(session, routes, month),
-        versions=[publication_read(v) for v in versions],
+        versions=[publication_read(v, signed[v.id], bodies) for v in versions],
         generated_at=now,
     )
 
 
-async def publish(
+async def sign(
     session: AsyncSession,
     principal: Principal,
     routes: RouteTable,
@@ -568,50 +580,36 @@ async def publish(
     *,
     fluctuation_note: str,
     now: datetime,
-) -> ReportPublication:
-    """Freeze the month's figures as a new version. Refused while the month is still open."""
+) -> signing.Signed:
+    """Sign the month's report for the principal's body (app/reports/signing.py), with the
+    figures counted now. Refused while the month is still open."""
     if not has_ended(month, now):
         opens = month.next().first_day()
         raise Conflict(
             "month_not_ended",
-            f"{month} has not ended yet: its report can be published from "
-            f"{opens.day} {opens:%B %Y}.",
+            f"{month} has not ended yet: its report can be signed from {opens.day} {opens:%B %Y}.",
         )
-    latest = await session.scalar(
-        select(func.max(ReportPublication.version)).where(ReportPublication.month == str(month))
-    )
-    key_name = await session.scalar(select(ApiKey.name).where(ApiKey.id == principal.key_id))
-    due = due_date(month)
-    publication = ReportPublication(
-        month=str(month),
-        version=(latest or 0) + 1,
-        figures=(await month_figures(session, routes, month, now)).frozen(),
-        fluctuation_note=fluctuation_note,
-        due_date=due,
-        on_time=now.astimezone(LONDON).date() <= due,
-        published_at=now,
-        published_by_key_id=principal.key_id,
-        published_by_org=principal.body,
-        published_by_name=key_name or "",
-    )
-    session.add(publication)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        # Two publications of one month at the same moment: the unique (month, version) lets
-        # only one have the number.
-        await session.rollback()
-        raise Conflict(
-            "publication_conflict",
-            f"Another version of {month} was published at the same moment: reload and check it.",
-        ) from exc
-    audit.record(
+    figures = (await month_figures(session, routes, month, now)).frozen()
+    return await signing.sign(
         session,
         principal,
-        audit.AuditAction.publish,
-        audit.RecordType.report_publication,
-        publication.id,
-        org=principal.body,
+        routes,
+        month,
+        fluctuation_note=fluctuation_note,
+        frozen_figures=figures,
         now=now,
     )
-    return publication
+
+
+async def signed_read(
+    session: AsyncSession, routes: RouteTable, signed: signing.Signed
+) -> SignedRead:
+    bodies = signing.report_bodies(routes)
+    signatures = (await signing.signatures_of(session, [signed.publication.id]))[
+        signed.publication.id
+    ]
+    return SignedRead(
+        signature=signing.signature_read(signed.signature),
+        publication=publication_read(signed.publication, signatures, bodies),
+        completed=signed.completed,
+    )

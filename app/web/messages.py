@@ -89,9 +89,14 @@ MESSAGES: dict[str, str] = {
     "concurrent_change": "Someone else changed this at the same moment. Reload the page and "
     "try again",
     # Reports.
-    "month_not_ended": "You can publish this report once the month has ended",
-    "publication_conflict": "Another team leader published this report at the same moment. "
-    "Reload the page and check it before you publish again",
+    "month_not_ended": "You can sign this report once the month has ended",
+    "publication_conflict": "Another team leader signed this report at the same moment. "
+    "Reload the page and check it before you sign again",
+    "already_signed": "Your body has already signed this version with these reasons. Change "
+    "the reasons for fluctuations to sign a new version",
+    "not_a_report_body": "Only the team leaders of the bodies in the report can sign it",
+    "report_not_complete": "This report is not complete yet. Both bodies must sign it before "
+    "you can read it",
     "report_version_not_found": "This report has no such version. Choose one from the list of "
     "published versions",
     # Records, keys and the API's own requests.

@@ -1,6 +1,6 @@
 """Team leaders' pages for the monthly contact-volume report."""
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Query, Request, Response
@@ -9,14 +9,20 @@ from pydantic import ValidationError
 from app.callbacks import lifecycle
 from app.core.deps import ClockDep, Session, SettingsDep
 from app.core.errors import Conflict
-from app.core.months import Month
+from app.core.months import LONDON, Month
 from app.core.settings import Settings
 from app.protocol.deps import Routes
-from app.reports import service
+from app.reports import service, signing
 from app.reports.exports import ReportFormat, attachment
 from app.reports.records import FILTERS, REASON
-from app.reports.schemas import ANSWER_MEASURES, CALLBACK_MEASURES, MEASURES, PublishRequest
-from app.web import chart, sessions
+from app.reports.schemas import (
+    ANSWER_MEASURES,
+    CALLBACK_MEASURES,
+    MEASURES,
+    ContactVolumeReport,
+    PublishRequest,
+)
+from app.web import chart, messages, sessions
 from app.web.auth import TeamLeaderPage, WebUser, check_csrf
 from app.web.pages import PageAPIRoute, PageError, redirect, render, with_headers
 from app.web.reason_chart import reasons_svg
@@ -48,6 +54,7 @@ async def list_reports(
     request: Request,
     user: TeamLeaderPage,
     session: Session,
+    routes: Routes,
     clock: ClockDep,
     settings: SettingsDep,
     month: Annotated[str | None, Query(max_length=20)] = None,
@@ -61,9 +68,22 @@ async def list_reports(
     months = [Month.containing(now)]
     while len(months) < LISTED_MONTHS and first is not None and months[-1] > first:
         months.append(months[-1].previous())
-    summaries = await service.month_summaries(session, months, now)
-    overdue = [s for s in summaries if s.status == "overdue"]
-    return render(request, "reports.html", {"summaries": summaries, "overdue": overdue})
+    summaries = await service.month_summaries(session, routes, months, now)
+    # Past the due date and not complete: no body signed, or one is still to sign.
+    overdue = [
+        s
+        for s in summaries
+        if s.status == "overdue"
+        or (
+            s.status == "awaiting_signature"
+            and s.completed_at is None
+            and s.due_date < now_day(now)
+        )
+    ]
+    names = {org: body.short_name for org, body in routes.bodies.items()}
+    return render(
+        request, "reports.html", {"summaries": summaries, "overdue": overdue, "names": names}
+    )
 
 
 async def _report_page(
@@ -77,7 +97,7 @@ async def _report_page(
     *,
     note: str | None = None,
     errors: dict[str, str] | None = None,
-    published: int | None = None,
+    signed: int | None = None,
 ) -> Response:
     now = clock.now()
     report = await service.build_report(session, routes, month, now=now, version=version)
@@ -138,9 +158,11 @@ async def _report_page(
             # Before the service's first month nothing was due: never "overdue".
             "before_service": not report.versions and (first is None or month < first),
             "next_version": (latest.version + 1) if latest else 1,
-            "note": note if note is not None else (latest.fluctuation_note if latest else ""),
+            "note": note if note is not None else _latest_note(report, user.principal.body),
             "errors": errors or {},
-            "published": published,
+            "signed": signed,
+            "my_body": user.principal.body,
+            "bodies": signing.report_bodies(routes),
             "query": f"?version={version}" if version else "",
         },
     )
@@ -155,7 +177,7 @@ async def report_page(
     routes: Routes,
     clock: ClockDep,
     version: Annotated[int | None, Query(ge=1)] = None,
-    published: Annotated[int | None, Query(ge=1)] = None,
+    signed: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     target = _month(month)
     # A refused publish (POST/redirect/GET) left its note and problem for this page, once.
@@ -173,9 +195,7 @@ async def report_page(
             note=str(kept.get("note", "")),
             errors={str(k): str(v) for k, v in dict(kept.get("errors") or {}).items()},
         )
-    return await _report_page(
-        request, user, session, routes, clock, target, version, published=published
-    )
+    return await _report_page(request, user, session, routes, clock, target, version, signed=signed)
 
 
 async def _refused(
@@ -206,14 +226,16 @@ async def download(
     return with_headers(request, attachment(report, ReportFormat(extension)))
 
 
+@router.get("/{month}/sign")
 @router.get("/{month}/publish")
 async def back_to_report(request: Request, month: str, user: TeamLeaderPage) -> Response:
-    """Going back to the address the publish form posted to: the month's page."""
+    """Going back to the address the sign form posted to: the month's page."""
     return redirect(request, f"/reports/{_month(month)}")
 
 
-@router.post("/{month}/publish")
-async def publish(
+@router.post("/{month}/sign")
+@router.post("/{month}/publish")  # the form's former address
+async def sign(
     request: Request,
     month: str,
     user: TeamLeaderPage,
@@ -238,7 +260,7 @@ async def publish(
             request, session, target, fluctuation_note, {"fluctuation_note": message}
         )
     try:
-        publication = await service.publish(
+        signed = await service.sign(
             session,
             user.principal,
             routes,
@@ -246,7 +268,23 @@ async def publish(
             fluctuation_note=body.fluctuation_note,
             now=clock.now(),
         )
+        version = signed.publication.version
         await session.commit()
     except Conflict as exc:
-        return await _refused(request, session, target, fluctuation_note, {"publish": exc.detail})
-    return redirect(request, f"/reports/{target}?published={publication.version}")
+        return await _refused(
+            request, session, target, fluctuation_note, {"sign": messages.say(exc.code)}
+        )
+    return redirect(request, f"/reports/{target}?signed={version}")
+
+
+def _latest_note(report: ContactVolumeReport, body: str) -> str:
+    """What `body` last wrote, for its form: its note on the newest version it signed."""
+    for version in reversed(report.versions):
+        for signature in version.signatures:
+            if signature.org == body:
+                return signature.fluctuation_note
+    return ""
+
+
+def now_day(now: datetime) -> date:
+    return now.astimezone(LONDON).date()
