@@ -115,15 +115,27 @@ def text_of(message: EmailMessage) -> str:
     return part.get_content()  # type: ignore[attr-defined,no-any-return]
 
 
-async def publish(client: httpx.AsyncClient, clock: FixedClock, leader: Key, when: str) -> int:
+async def publish(
+    client: httpx.AsyncClient,
+    clock: FixedClock,
+    leader: Key,
+    when: str,
+    other: Key,
+    note: str = "A quiet month.",
+) -> int:
+    """`leader` signs October's report for their body with `note`, then `other` signs it for
+    theirs: the version is complete at `when`. Returns its number."""
     clock.set(at(when))
-    response = await client.post(
-        f"/v1/reports/contact-volumes/{OCT}/publish",
-        json={"fluctuation_note": "A quiet month."},
-        headers=leader.headers,
-    )
-    assert response.status_code == 201, response.text
-    return int(response.json()["version"])
+    version = 0
+    for key, body_note in ((leader, note), (other, "Steady.")):
+        response = await client.post(
+            f"/v1/reports/contact-volumes/{OCT}/sign",
+            json={"fluctuation_note": body_note},
+            headers=key.headers,
+        )
+        assert response.status_code == 201, response.text
+        version = int(response.json()["publication"]["version"])
+    return version
 
 
 DUE_SOON = "The contact-volume report for October 2026 is due in 3 working days"
@@ -203,9 +215,9 @@ async def test_a_new_installation_gets_no_reminders_for_the_months_before_its_fi
 
 
 async def test_no_reminder_for_a_complete_month_and_its_owners_are_told_it_was_on_time(
-    client, rounds: Rounds, clock: FixedClock, lgsco_leader: Key
+    client, rounds: Rounds, clock: FixedClock, lgsco_leader: Key, cqc_leader: Key
 ) -> None:
-    await publish(client, clock, lgsco_leader, "2026-11-05T11:00:00")
+    await publish(client, clock, lgsco_leader, "2026-11-05T11:00:00", cqc_leader)
 
     completed = await rounds.at("2026-11-05T11:10:00")
     subject = "The contact-volume report for October 2026 is complete (version 1)"
@@ -223,16 +235,19 @@ async def test_no_reminder_for_a_complete_month_and_its_owners_are_told_it_was_o
 
 
 async def test_a_late_version_and_a_second_version_each_reach_the_owners_once(
-    client, rounds: Rounds, clock: FixedClock, cqc_leader: Key
+    client, rounds: Rounds, clock: FixedClock, cqc_leader: Key, lgsco_leader: Key
 ) -> None:
     assert len(about(await rounds.at("2026-11-14T09:00:00"), "October 2026")) == 2  # overdue
-    assert await publish(client, clock, cqc_leader, "2026-11-16T10:00:00") == 1
+    assert await publish(client, clock, cqc_leader, "2026-11-16T10:00:00", lgsco_leader) == 1
 
     [late] = [m for m in await rounds.at("2026-11-16T10:30:00") if "October" in m["Subject"]]
     assert late["To"] == CQC_OWNERS
     assert "It was completed on Monday 16 November 2026, late" in text_of(late)
 
-    assert await publish(client, clock, cqc_leader, "2026-11-17T10:00:00") == 2
+    assert (
+        await publish(client, clock, cqc_leader, "2026-11-17T10:00:00", lgsco_leader, "Busier.")
+        == 2
+    )
     rounds.restart()
     [second] = [m for m in await rounds.at("2026-11-17T10:30:00") if "October" in m["Subject"]]
     assert second["Subject"] == "The contact-volume report for October 2026 is complete (version 2)"
@@ -242,13 +257,19 @@ async def test_a_late_version_and_a_second_version_each_reach_the_owners_once(
 
 
 async def test_the_notices_match_their_approved_copies(
-    app, client, settings: Settings, clock: FixedClock, smtp_server: SmtpServer, cqc_leader: Key
+    app,
+    client,
+    settings: Settings,
+    clock: FixedClock,
+    smtp_server: SmtpServer,
+    cqc_leader: Key,
+    lgsco_leader: Key,
 ) -> None:
     # As sent with HANDOFF_PUBLIC_URL unset: they say where to find the report instead.
     plain = Rounds(app, smtp_server.settings(settings), clock, smtp_server)
     due_soon = await plain.at("2026-11-10T09:30:00")  # 09:30 GMT: morning
     overdue = await plain.at("2026-11-16T13:00:00")  # afternoon
-    await publish(client, clock, cqc_leader, "2026-11-17T10:00:00")
+    await publish(client, clock, cqc_leader, "2026-11-17T10:00:00", lgsco_leader)
     completed = await plain.at("2026-11-17T10:05:00")
 
     for name, messages, to in [
@@ -268,6 +289,7 @@ async def test_the_notices_carry_no_personal_data(
     rounds: Rounds,
     clock: FixedClock,
     cqc_agent: Key,
+    cqc_leader: Key,
     key_factory,
 ) -> None:
     clock.set(at("2026-10-20T10:00:00"))
@@ -275,7 +297,7 @@ async def test_the_notices_carry_no_personal_data(
     leader = await key_factory.make("lgsco", "team_leader", name="Ada Lovelace")
     sent = await rounds.at("2026-11-10T09:00:00")  # the call back request and the due soon
     sent += await rounds.at("2026-11-16T09:00:00")  # overdue
-    await publish(client, clock, leader, "2026-11-17T09:00:00")
+    await publish(client, clock, leader, "2026-11-17T09:00:00", cqc_leader)
     sent += await rounds.at("2026-11-17T09:30:00")  # completed
 
     notices = [m for m in sent if "contact-volume report" in m["Subject"]]
@@ -296,6 +318,7 @@ async def test_two_workers_at_once_send_each_notice_exactly_once(
     smtp_server: SmtpServer,
     database_url: str,
     cqc_leader: Key,
+    lgsco_leader: Key,
     restart_between: bool,
 ) -> None:
     """Two workers, each with its own engine (as two processes), run their jobs and send at the
@@ -318,7 +341,7 @@ async def test_two_workers_at_once_send_each_notice_exactly_once(
         await together(pair, "2026-11-10T09:00:00")  # October due soon, September overdue
         await together(pair if not restart_between else workers(), "2026-11-10T09:10:00")
         await together(pair, "2026-11-16T09:00:00")  # October overdue
-        await publish(client, clock, cqc_leader, "2026-11-17T09:00:00")
+        await publish(client, clock, cqc_leader, "2026-11-17T09:00:00", lgsco_leader)
         await together(workers(), "2026-11-17T09:10:00")  # October complete
         await together(workers(), "2026-11-18T09:10:00")
     finally:

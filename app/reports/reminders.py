@@ -37,7 +37,7 @@ from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Date, Integer, String, UniqueConstraint, Uuid, exists, select
+from sqlalchemy import Boolean, Date, Integer, String, UniqueConstraint, Uuid, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -49,7 +49,7 @@ from app.outbox import service as outbox
 from app.outbox.kinds import EmailKind, Envelope
 from app.outbox.rendering import Renderer
 from app.protocol.routes import RouteTable
-from app.reports.models import ReportPublication
+from app.reports import signing
 from app.reports.service import first_month_with_records
 from app.reports.workdays import due_date, is_working_day
 
@@ -90,10 +90,8 @@ class ReportNotice(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-# ---- Completeness: TODAY'S RULE, "a publication exists for the month" -----------------------
-# The `signing` branch makes a version complete when both bodies have signed it. At the merge,
-# replace `month_is_complete` and `complete_versions` with signing's functions of the same
-# names (same signatures); nothing else here needs to change.
+# ---- Completeness: signing's rule (reports/signing.py): a version is complete once every
+# body of the report has signed it (or it is a legacy single-signed publication).
 
 
 @dataclass(frozen=True)
@@ -103,19 +101,17 @@ class CompleteVersion:
     on_time: bool
 
 
-async def month_is_complete(session: AsyncSession, month: Month) -> bool:
-    """Today's rule: the month's report is complete once a version of it is published."""
-    return bool(await session.scalar(select(exists().where(ReportPublication.month == str(month)))))
+month_is_complete = signing.month_is_complete
 
 
 async def complete_versions(session: AsyncSession, month: Month) -> list[CompleteVersion]:
-    """Today's rule: every published version of `month` is complete, at its publication."""
-    rows = await session.execute(
-        select(ReportPublication.version, ReportPublication.published_at, ReportPublication.on_time)
-        .where(ReportPublication.month == str(month))
-        .order_by(ReportPublication.version)
-    )
-    return [CompleteVersion(r.version, r.published_at, r.on_time) for r in rows]
+    """The month's complete versions, oldest first, each at the moment it became complete."""
+    rows = await signing.complete_versions(session, [month])
+    return [
+        CompleteVersion(row.version, row.completed_at, bool(row.on_time))
+        for row in sorted(rows, key=lambda row: row.version)
+        if row.completed_at is not None
+    ]
 
 
 # ---- When each notice is due -----------------------------------------------------------------
