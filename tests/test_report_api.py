@@ -16,7 +16,14 @@ from app.core.database import make_sessionmaker
 from app.core.months import Month
 from app.reports import service
 from app.reports.models import ReportPublication
-from app.reports.schemas import CALLBACK_MEASURES, MEASURES, Change, FigureSet, Measures
+from app.reports.schemas import (
+    CALLBACK_MEASURES,
+    FEEDBACK_MEASURES,
+    MEASURES,
+    Change,
+    FigureSet,
+    Measures,
+)
 from tests.conftest import Key
 from tests.events import Contacts
 from tests.helpers import assert_problem
@@ -189,6 +196,14 @@ def figures_of(report: dict) -> dict[tuple[str, str, str], tuple]:  # type: igno
             out[(from_org, to_org, f"callbacks.{measure}")] = (
                 callbacks["this_month"][measure],
                 callbacks["previous_month"][measure],
+                None,
+                None,
+            )
+    for body in report.get("feedback_figures") or []:
+        for measure, _ in FEEDBACK_MEASURES:
+            out[("all", body["about_org"], f"feedback.{measure}")] = (
+                body["this_month"][measure],
+                body["previous_month"][measure],
                 None,
                 None,
             )

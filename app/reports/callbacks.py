@@ -111,15 +111,22 @@ def open_at_statement(moments: Sequence[datetime]) -> Any:
     return union_all(*parts)
 
 
-def percentiles_by_window(value: Any, moment: Any, boundaries: Sequence[datetime]) -> Select[Any]:
+def percentiles_by_window(
+    value: Any,
+    moment: Any,
+    boundaries: Sequence[datetime],
+    groups: Sequence[Any] | None = None,
+) -> Select[Any]:
     """percentile_cont for SQLite: within each group, the value at the fractional position
-    p * (n - 1) of the ordered values, interpolated linearly between its neighbours."""
+    p * (n - 1) of the ordered values, interpolated linearly between its neighbours. Groups
+    are labelled columns (a call back request's direction unless given) and the month."""
+    if groups is None:
+        groups = [_R.from_org.label("from_org"), _R.to_org.label("to_org")]
     bucket = _bucket(moment, boundaries).label("bucket")
-    partition = [_R.from_org, _R.to_org, bucket]
+    partition = [*groups, bucket]
     ranked = (
         select(
-            _R.from_org.label("from_org"),
-            _R.to_org.label("to_org"),
+            *groups,
             bucket,
             value.label("v"),
             (func.row_number().over(partition_by=partition, order_by=value) - 1).label("rn"),
@@ -145,9 +152,8 @@ def percentiles_by_window(value: Any, moment: Any, boundaries: Sequence[datetime
                 )
             ).label(name)
         )
-    return select(ranked.c.from_org, ranked.c.to_org, ranked.c.bucket, *columns).group_by(
-        ranked.c.from_org, ranked.c.to_org, ranked.c.bucket
-    )
+    keys = [ranked.c[group.name] for group in groups] + [ranked.c.bucket]
+    return select(*keys, *columns).group_by(*keys)
 
 
 def times_statement(
