@@ -14,9 +14,10 @@ from app.core.settings import Settings
 from app.protocol.deps import Routes
 from app.reports import service
 from app.reports.exports import ReportFormat, attachment
-from app.reports.schemas import CALLBACK_MEASURES, MEASURES, PublishRequest
+from app.reports.schemas import CALLBACK_MEASURES, FEEDBACK_MEASURES, MEASURES, PublishRequest
 from app.web import chart, sessions
 from app.web.auth import TeamLeaderPage, WebUser, check_csrf
+from app.web.feedback import STATE_WORDS
 from app.web.pages import PageAPIRoute, PageError, redirect, render, with_headers
 
 router = APIRouter(prefix="/reports", route_class=PageAPIRoute, include_in_schema=False)
@@ -114,6 +115,8 @@ async def _report_page(
             "stale": stale,
             "stale_days": max_days,
             "callback_measures": CALLBACK_MEASURES,
+            "feedback_measures": FEEDBACK_MEASURES,
+            "feedback_states": STATE_WORDS,
             "series": chart.SERIES,
             "can_publish": service.has_ended(month, now),
             # Before the service's first month nothing was due: never "overdue".
