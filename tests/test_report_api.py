@@ -19,6 +19,7 @@ from app.reports.models import ReportPublication
 from app.reports.schemas import (
     ANSWER_MEASURES,
     CALLBACK_MEASURES,
+    FEEDBACK_MEASURES,
     MEASURES,
     Change,
     FigureSet,
@@ -222,6 +223,14 @@ def figures_of(report: dict) -> dict[tuple[str, str, str], tuple]:  # type: igno
                 before,
                 reason["this_month"] - before,
                 round((reason["this_month"] - before) * 100 / before, 1) if before else None,
+            )
+    for body in report.get("feedback_figures") or []:
+        for measure, _ in FEEDBACK_MEASURES:
+            out[("all", body["about_org"], f"feedback.{measure}")] = (
+                body["this_month"][measure],
+                body["previous_month"][measure],
+                None,
+                None,
             )
     return out
 

@@ -38,3 +38,11 @@ def nth_working_day(start: date, n: int) -> date:
             if seen == n:
                 return day
         day += timedelta(days=1)
+
+
+def working_days_between(start: date, end: date) -> int:
+    """Working days after `start` up to and including `end` (0 when `end` is not after
+    `start`): answered the day it came in is 0, the next working day is 1."""
+    return sum(
+        1 for n in range(1, (end - start).days + 1) if is_working_day(start + timedelta(days=n))
+    )

@@ -24,12 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.core.auth import Principal
 from app.core.errors import Conflict, Forbidden
+from app.core.months import LONDON
 from app.core.versioned import (
     CHANGE_TRIES,
     concurrent_change,
     load_for_change,
     save_if_unchanged,
 )
+from app.core.workdays import working_days_between
 from app.feedback.models import Feedback
 from app.protocol.context import RequestContext
 
@@ -131,6 +133,14 @@ async def acknowledge(
     raise concurrent_change()
 
 
+def response_working_days(submitted_at: datetime, responded_at: datetime) -> int:
+    """England and Wales working days from the UK date it was submitted to the UK date it
+    was answered (answered the same day: 0), as the monthly report counts them."""
+    return working_days_between(
+        submitted_at.astimezone(LONDON).date(), responded_at.astimezone(LONDON).date()
+    )
+
+
 async def respond(
     session: AsyncSession,
     principal: Principal,
@@ -157,6 +167,7 @@ async def respond(
             "responded_by_key_id": principal.key_id,
             "remedial_action": remedial_action,
             "training_issue": training_issue,
+            "response_working_days": response_working_days(feedback.submitted_at, ctx.now),
         }
         if await save_if_unchanged(session, feedback, **values):
             for action in actions:

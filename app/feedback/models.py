@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, UTCDateTime
@@ -16,6 +16,13 @@ class Feedback(Base):
         Index("ix_feedback_from_org_submitted_at", "from_org", "submitted_at"),
         # The body it is about lists it ("Feedback about us", GET /v1/feedback?direction=incoming).
         Index("ix_feedback_about_org_submitted_at", "about_org", "submitted_at"),
+        # The report's answers of a month (app/reports/feedback_figures.py).
+        Index(
+            "ix_feedback_responded_at",
+            "responded_at",
+            postgresql_where=text("responded_at IS NOT NULL"),
+            sqlite_where=text("responded_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -45,3 +52,6 @@ class Feedback(Base):
     )
     remedial_action: Mapped[str | None] = mapped_column(Text, nullable=True)
     training_issue: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # England and Wales working days from its UK submission date to its answer's, written with
+    # the answer (`response_working_days`): the report takes their median in SQL.
+    response_working_days: Mapped[int | None] = mapped_column(Integer, nullable=True)

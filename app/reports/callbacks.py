@@ -112,17 +112,23 @@ def open_at_statement(moments: Sequence[datetime]) -> Any:
 
 
 def percentiles_by_window(
-    value: Any, moment: Any, boundaries: Sequence[datetime], model: Any = _R
+    value: Any,
+    moment: Any,
+    boundaries: Sequence[datetime],
+    model: Any = _R,
+    groups: Sequence[Any] | None = None,
 ) -> Select[Any]:
     """percentile_cont for SQLite: within each group, the value at the fractional position
-    p * (n - 1) of the ordered values, interpolated linearly between its neighbours.
-    `model` is the table whose `from_org` and `to_org` make the directions."""
+    p * (n - 1) of the ordered values, interpolated linearly between its neighbours. Groups
+    are labelled columns (unless given, the direction: `model`'s `from_org` and `to_org`)
+    and the month."""
+    if groups is None:
+        groups = [model.from_org.label("from_org"), model.to_org.label("to_org")]
     bucket = _bucket(moment, boundaries).label("bucket")
-    partition = [model.from_org, model.to_org, bucket]
+    partition = [*groups, bucket]
     ranked = (
         select(
-            model.from_org.label("from_org"),
-            model.to_org.label("to_org"),
+            *groups,
             bucket,
             value.label("v"),
             (func.row_number().over(partition_by=partition, order_by=value) - 1).label("rn"),
@@ -148,9 +154,8 @@ def percentiles_by_window(
                 )
             ).label(name)
         )
-    return select(ranked.c.from_org, ranked.c.to_org, ranked.c.bucket, *columns).group_by(
-        ranked.c.from_org, ranked.c.to_org, ranked.c.bucket
-    )
+    keys = [ranked.c[group.name] for group in groups] + [ranked.c.bucket]
+    return select(*keys, *columns).group_by(*keys)
 
 
 def times_statement(

@@ -14,9 +14,11 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from app.core.months import LONDON
+from app.feedback.schemas import FeedbackRead
 from app.reports.schemas import (
     ANSWER_MEASURES,
     CALLBACK_MEASURES,
+    FEEDBACK_MEASURES,
     MEASURES,
     AnswerFigureSet,
     CallbackFigureSet,
@@ -104,6 +106,26 @@ def figure_rows(report: ContactVolumeReport) -> Iterator[list[Any]]:
                 measure_label,
                 getattr(callbacks.this_month, measure),
                 getattr(callbacks.previous_month, measure),
+                None,
+                None,
+            ]
+    yield from feedback_figure_rows(report)
+
+
+def feedback_figure_rows(report: ContactVolumeReport) -> Iterator[list[Any]]:
+    """Per body, the figures of the feedback about it (named `feedback.<figure>`, from
+    `all` bodies to it, no change columns); none in a version published before them."""
+    for body in report.feedback_figures or []:
+        for measure, measure_label in FEEDBACK_MEASURES:
+            yield [
+                report.month,
+                f"Feedback about {body.label}",
+                "all",
+                body.about_org,
+                f"feedback.{measure}",
+                measure_label,
+                getattr(body.this_month, measure),
+                getattr(body.previous_month, measure),
                 None,
                 None,
             ]
@@ -276,6 +298,7 @@ def _summary_sheet(sheet: Worksheet, report: ContactVolumeReport) -> None:
             _callback_rows(sheet, callbacks)
             sheet.append([])
     _counted_tables(sheet, report, freeze)
+    _feedback_figure_table(sheet, report)
     sheet.column_dimensions["A"].width = 44
     for column in "BCDE":
         sheet.column_dimensions[column].width = 16
@@ -286,6 +309,29 @@ _PERCENT = "0.0%"
 
 
 CALLBACK_HEADINGS = ["Call backs", "This month", "Previous month"]
+FEEDBACK_HEADINGS = ["Misdirection feedback", "This month", "Previous month"]
+_DAYS = "0.0"
+
+
+def _feedback_figure_table(sheet: Worksheet, report: ContactVolumeReport) -> None:
+    """Per body, how it answered the feedback about it: this month and the previous one."""
+    if not report.feedback_figures:  # a version published before they were counted
+        return
+    freeze = sheet.freeze_panes  # the contact volumes' headings stay the ones in view
+    _header(sheet, FEEDBACK_HEADINGS)
+    sheet.freeze_panes = freeze
+    for body in report.feedback_figures:
+        _append_text(sheet, [f"Feedback about {body.label}"])
+        sheet.cell(sheet.max_row, 1).font = Font(bold=True, size=13)
+        for measure, measure_label in FEEDBACK_MEASURES:
+            values = [getattr(body.this_month, measure), getattr(body.previous_month, measure)]
+            sheet.append([_xlsx_text(measure_label), *values])
+            row = sheet[sheet.max_row]
+            row[0].data_type = "s"
+            row[0].alignment = Alignment(indent=1)
+            for cell in row[1:]:
+                cell.number_format = _DAYS if measure.endswith("_median") else _COUNT
+        sheet.append([])
 
 
 def _callback_rows(sheet: Worksheet, callbacks: CallbackFigureSet) -> None:
@@ -309,6 +355,27 @@ def _callback_rows(sheet: Worksheet, callbacks: CallbackFigureSet) -> None:
         row[0].alignment = Alignment(indent=1)
         for cell in row[1:]:
             cell.number_format = number_format
+
+
+# Each feedback's answer, by the body it is about, on the feedback sheet.
+FEEDBACK_ANSWER_COLUMNS = [
+    "state",
+    "acknowledged_at",
+    "responded_at",
+    "remedial_action",
+    "training_issue",
+]
+
+
+def feedback_answer_cells(item: FeedbackRead) -> list[Any]:
+    training = None if item.training_issue is None else ("yes" if item.training_issue else "no")
+    return [
+        item.state.value,
+        _local(item.acknowledged_at),
+        _local(item.responded_at),
+        item.remedial_action or "",
+        training or "",
+    ]
 
 
 def to_xlsx(report: ContactVolumeReport) -> bytes:
@@ -364,6 +431,7 @@ def to_xlsx(report: ContactVolumeReport) -> bytes:
             "suggested_action",
             "occurred_at",
             "sent_to",
+            *FEEDBACK_ANSWER_COLUMNS,
         ],
     )
     for group in report.feedback:
@@ -381,6 +449,7 @@ def to_xlsx(report: ContactVolumeReport) -> bytes:
                     item.suggested_action,
                     _local(item.occurred_at),
                     item.mailbox,
+                    *feedback_answer_cells(item),
                 ],
             )
 

@@ -201,6 +201,33 @@ class FeedbackGroup(ResponseModel):
     items: list[FeedbackRead]
 
 
+class FeedbackMeasures(ResponseModel):
+    """A month's answers to the misdirection feedback about one body (s.6.2), which that
+    body gives. Counts are of events in the month, as for call backs: feedback received in
+    the month, and feedback answered in the month whenever it was received. "At the month's
+    end" is the month's last instant (or now, for the month under way). Working days are
+    England and Wales's, from the UK date it was received to the UK date it was answered
+    (answered the same day: 0), over the feedback answered in the month; null when none was."""
+
+    received: int = Field(title="Feedback received in the month")
+    responded: int = Field(title="Feedback answered in the month")
+    open_at_month_end: int = Field(title="Not answered at the end of the month")
+    response_working_days_median: float | None = Field(title="Working days to answer: median")
+
+
+# (field name, label) in the order every format shows them.
+FEEDBACK_MEASURES: list[tuple[str, str]] = [
+    (name, field.title or name) for name, field in FeedbackMeasures.model_fields.items()
+]
+
+
+class BodyFeedbackFigures(ResponseModel):
+    about_org: str = Field(description="The body the feedback is about, which answers it.")
+    label: str = Field(examples=["LGSCO"])
+    this_month: FeedbackMeasures
+    previous_month: FeedbackMeasures
+
+
 class PublishedBy(ResponseModel):
     key_id: uuid.UUID
     org: str
@@ -275,6 +302,12 @@ class ContactVolumeReport(ResponseModel):
     totals: FigureSet
     feedback: list[FeedbackGroup] = Field(
         description="Misdirection feedback submitted in the month, per sending body (s.6.2)."
+    )
+    feedback_figures: list[BodyFeedbackFigures] | None = Field(
+        default=None,
+        description="Per body the feedback is about: received, answered, not answered at the "
+        "month's end, median working days to answer; null in a version published before "
+        "these figures were counted.",
     )
     versions: list[Publication] = Field(
         description="Every version, oldest first (for a relationship owner: the complete ones)."

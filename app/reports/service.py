@@ -35,11 +35,17 @@ from app.protocol.routes import RouteTable
 from app.reports import signing
 from app.reports.callbacks import EMPTY as NO_CALLBACKS
 from app.reports.callbacks import callback_figures, first_attempt_trend
+from app.reports.feedback_figures import (
+    feedback_figures,
+    feedback_figures_frozen,
+    thaw_feedback_figures,
+)
 from app.reports.models import ReportPublication, ReportSignature
 from app.reports.reasons import reason_figures
 from app.reports.schemas import (
     MEASURES,
     AnswerFigureSet,
+    BodyFeedbackFigures,
     CallbackFigureSet,
     Change,
     Changes,
@@ -236,11 +242,14 @@ class MonthFigures:
 
     directions: list[DirectionFigures]
     totals: FigureSet
+    # None: thawed from a version published before they were counted.
+    feedback_figures: list[BodyFeedbackFigures] | None = None
 
     def frozen(self) -> dict[str, Any]:
         return {
             "directions": [d.model_dump(mode="json") for d in self.directions],
             "totals": self.totals.model_dump(mode="json"),
+            **feedback_figures_frozen(self.feedback_figures),
         }
 
     @classmethod
@@ -251,6 +260,7 @@ class MonthFigures:
         return cls(
             [DirectionFigures.model_validate(_with_every_measure(d)) for d in data["directions"]],
             FigureSet.model_validate(_with_every_measure(data["totals"])),
+            thaw_feedback_figures(data),
         )
 
 
@@ -325,13 +335,15 @@ async def month_figures(
         previous_month=previous_month,
         change=_change(this_month, previous_month),
     )
-    return MonthFigures(rows, totals)
+    return MonthFigures(rows, totals, await feedback_figures(session, routes, month, now))
 
 
 def _differ(frozen: dict[str, Any], live: MonthFigures) -> bool:
     """Whether counting now gives other figures than the version froze. A version frozen
     before a kind of figure was counted is compared on the figures it has."""
     now = live.frozen()
+    for name in set(now) - set(frozen):  # a kind of figure counted since
+        now.pop(name)
     pairs = list(zip(frozen["directions"], now["directions"], strict=False))
     pairs.append((frozen["totals"], now["totals"]))
     for before, after in pairs:
@@ -567,6 +579,7 @@ async def _build_report(
         directions=figures.directions,
         totals=figures.totals,
         feedback=await month_feedback(session, routes, month),
+        feedback_figures=figures.feedback_figures,
         versions=[publication_read(v, signed[v.id], bodies) for v in versions],
         generated_at=now,
     )

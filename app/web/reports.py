@@ -18,12 +18,14 @@ from app.reports.records import FILTERS, REASON
 from app.reports.schemas import (
     ANSWER_MEASURES,
     CALLBACK_MEASURES,
+    FEEDBACK_MEASURES,
     MEASURES,
     ContactVolumeReport,
     PublishRequest,
 )
 from app.web import chart, messages, sessions
 from app.web.auth import TeamLeaderPage, WebUser, check_csrf
+from app.web.feedback import STATE_WORDS
 from app.web.pages import PageAPIRoute, PageError, redirect, render, with_headers
 from app.web.reason_chart import reasons_svg
 from app.web.report_records import records_url
@@ -153,6 +155,8 @@ async def _report_page(
             "records_url": records_url,
             "record_measures": FILTERS,
             "reason_measure": REASON,
+            "feedback_measures": FEEDBACK_MEASURES,
+            "feedback_states": STATE_WORDS,
             "series": chart.SERIES,
             "can_publish": service.has_ended(month, now),
             # Before the service's first month nothing was due: never "overdue".

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_signing"
-down_revision: str | None = "0012_feedback_answers"
+down_revision: str | None = "0013_feedback_times"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
