@@ -66,6 +66,7 @@ MESSAGES: dict[str, str] = {
     "outcome_too_late": "This call was closed with no outcome, and its outcome can only be "
     "changed on the day of the call",
     "unknown_contact_reason": "Select the reason for the call from the list",
+    "conflicting_filters": "Choose either a reason or no reason given, not both",
     "unknown_status": "Select a status from the list",
     "unknown_outcome": "Select an outcome from the list",
     "wait_threshold_not_reached": "The caller has not waited {threshold} seconds yet. Keep "
