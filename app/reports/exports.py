@@ -3,7 +3,7 @@
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -334,19 +334,24 @@ def _feedback_figure_table(sheet: Worksheet, report: ContactVolumeReport) -> Non
         sheet.append([])
 
 
-def _callback_rows(sheet: Worksheet, callbacks: CallbackFigureSet) -> None:
-    """A direction's call back figures: this month and the previous one (no change columns:
-    a median does not subtract); a blank cell where nothing was measured."""
-    for measure, measure_label in CALLBACK_MEASURES:
-        values = [
-            getattr(callbacks.this_month, measure),
-            getattr(callbacks.previous_month, measure),
-        ]
+def _measure_rows(
+    sheet: Worksheet,
+    measures: Sequence[tuple[str, str]],
+    this_month: Any,
+    previous_month: Any,
+    durations: tuple[str, str],
+) -> None:
+    """A direction's measured figures (call backs, time to answer): this month and the
+    previous one (no change columns: a median does not subtract); a blank cell where nothing
+    was measured. A measure whose name holds `durations[0]` takes the format `durations[1]`."""
+    marker, duration_format = durations
+    for measure, measure_label in measures:
+        values = [getattr(this_month, measure), getattr(previous_month, measure)]
         if measure.endswith("_percent"):
             values = [None if v is None else v / 100 for v in values]
             number_format = _PERCENT
-        elif "_hours_" in measure:
-            number_format = _HOURS
+        elif marker in measure:
+            number_format = duration_format
         else:
             number_format = _COUNT
         sheet.append([_xlsx_text(measure_label), *values])
@@ -355,6 +360,16 @@ def _callback_rows(sheet: Worksheet, callbacks: CallbackFigureSet) -> None:
         row[0].alignment = Alignment(indent=1)
         for cell in row[1:]:
             cell.number_format = number_format
+
+
+def _callback_rows(sheet: Worksheet, callbacks: CallbackFigureSet) -> None:
+    _measure_rows(
+        sheet,
+        CALLBACK_MEASURES,
+        callbacks.this_month,
+        callbacks.previous_month,
+        ("_hours_", _HOURS),
+    )
 
 
 # Each feedback's answer, by the body it is about, on the feedback sheet.
@@ -515,21 +530,9 @@ _SECONDS = "0.0"
 
 
 def _answer_rows(sheet: Worksheet, answer: AnswerFigureSet) -> None:
-    for measure, measure_label in ANSWER_MEASURES:
-        values = [getattr(answer.this_month, measure), getattr(answer.previous_month, measure)]
-        if measure.endswith("_percent"):
-            values = [None if v is None else v / 100 for v in values]
-            number_format = _PERCENT
-        elif "_seconds_" in measure:
-            number_format = _SECONDS
-        else:
-            number_format = _COUNT
-        sheet.append([_xlsx_text(measure_label), *values])
-        row = sheet[sheet.max_row]
-        row[0].data_type = "s"
-        row[0].alignment = Alignment(indent=1)
-        for cell in row[1:]:
-            cell.number_format = number_format
+    _measure_rows(
+        sheet, ANSWER_MEASURES, answer.this_month, answer.previous_month, ("_seconds_", _SECONDS)
+    )
 
 
 def _counted_tables(sheet: Worksheet, report: ContactVolumeReport, freeze: str) -> None:
