@@ -11,9 +11,14 @@ month's cost does not grow with the table's history.
 
 At each size the project's `GET /v1/reports/contact-volumes/{month}` (JSON, a team leader's
 key, served by the real uvicorn server, one request at a time over one kept-alive connection)
-is timed against the bare SQL: one asyncpg statement of two `GROUP BY`s counting the same
-month and its previous month (the report shows both) per direction, status, reason, answered
-after the threshold and contact reason, then one of `percentile_cont` for the time to answer. The
+is timed against the bare SQL that computes the same figures, five asyncpg statements run one
+after the other over one connection: the contacts of the month and its previous month (the
+report shows both) per direction, status, reason, answered after the threshold and contact
+reason; `percentile_cont` for the time to answer; the call back requests made, closed per
+outcome, first attempted within the target, and open (and overdue) at each month's end; their
+working times to first attempt and to close; and the feedback figures. The seeded call back
+requests live as real ones do: acknowledged, first attempted within hours and closed within a
+day with an outcome, but for the last two days' (still open at the month's end). The
 two are timed in alternation after a warm-up, and the medians compared. A new server process
 serves each size, so its peak RSS shows whether the report's memory grows with the events.
 """
@@ -78,17 +83,35 @@ SELECT lpad(to_hex(i), 32, '0')::uuid, from_org, to_org, 'REF-' || i,
 FROM g WHERE k < 8
 """
 )
+# Call back requests as a receiving team leaves them: acknowledged, first attempted (at 1 to 3
+# working hours) and closed by the next day, with their working times, but for those of the
+# last two days before the newest event, still open. So "open at the month's end" has a steady
+# number of requests to count at every size, and every call back figure has rows behind it.
 SEED_CALLBACKS = (
     _EVENTS
     + """
 INSERT INTO callback_requests (id, transfer_id, from_org, to_org, reason, sender_reference,
     permission_to_share_at, mailbox, requested_at, created_by_key_id, created_at,
-    first_attempt_due_at, close_due_at)
+    first_attempt_due_at, close_due_at, state, outcome, version, acknowledged_at,
+    acknowledged_by_key_id, first_attempt_at, first_attempt_working_seconds, closed_at,
+    closed_by_key_id, close_working_seconds)
 SELECT ('1' || lpad(to_hex(i), 31, '0'))::uuid, lpad(to_hex(i), 32, '0')::uuid, from_org,
        to_org, CASE WHEN k = 7 THEN 'high_call_volume' ELSE 'wait_threshold_exceeded' END,
-       'REF-' || i, at - interval '45 s', 'intake@example.org', at, $5, at,
-       at + interval '4 hours', at + interval '16 hours'
-FROM g WHERE k IN (5, 6, 7)
+       'REF-' || i, at - interval '45 s', 'intake@example.org', at, $5::uuid, at,
+       at + interval '4 hours', at + interval '16 hours',
+       CASE WHEN open THEN 'requested' ELSE 'closed' END,
+       CASE WHEN NOT open THEN (ARRAY['reached', 'reached', 'unreachable', 'withdrawn'])[1 + i % 4]
+       END,
+       CASE WHEN open THEN 1 ELSE 4 END,
+       CASE WHEN NOT open THEN at + interval '30 minutes' END,
+       CASE WHEN NOT open THEN $5::uuid END,
+       CASE WHEN NOT open THEN at + (60 + i % 121) * interval '1 minute' END,
+       CASE WHEN NOT open THEN (60 + i % 121) * 60.0 END,
+       CASE WHEN NOT open THEN at + (18 + i % 7) * interval '1 hour' END,
+       CASE WHEN NOT open THEN $5::uuid END,
+       CASE WHEN NOT open THEN (6 + i % 7) * 3600.0 END
+FROM (SELECT *, at >= $3::timestamptz - interval '2 days' AS open FROM g) AS g
+WHERE k IN (5, 6, 7)
 """
 )
 SEED_SIGNPOSTS = (
@@ -102,8 +125,9 @@ FROM g WHERE k >= 8
 """
 )
 
-# The baseline: what the report counts, as bare SQL (the month and its previous month):
-# per direction, status, reason, answered after the threshold and contact reason...
+# The baseline: the figures the report computes, as bare SQL ($1 the previous month's start,
+# $2 the measured month's, $3 its end; the report shows both months). First the contacts per
+# direction, status, reason, answered after the threshold and contact reason...
 BASELINE_COUNTS = """
 SELECT 'transfer' AS kind, from_org, to_org, status, failure_reason AS reason,
        answered_after_threshold AS late, contact_reason,
@@ -117,7 +141,7 @@ SELECT 'signpost', from_org, to_org, NULL, NULL, NULL, contact_reason,
 FROM signposts WHERE signposted_at >= $1 AND signposted_at < $3
 GROUP BY from_org, to_org, contact_reason, this_month
 """
-# ... and the median and 90th percentile seconds to answer of the connected transfers.
+# ... the median and 90th percentile seconds to answer of the connected transfers...
 BASELINE_ANSWER_TIMES = """
 SELECT from_org, to_org, outcome_at >= $2 AS this_month,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds),
@@ -127,6 +151,74 @@ FROM (SELECT from_org, to_org, outcome_at,
       FROM transfers WHERE outcome_at >= $1 AND outcome_at < $3 AND status = 'connected') AS t
 GROUP BY from_org, to_org, this_month
 """
+# ... the call back requests made, closed (per outcome) and first attempted (within the
+# target or not) per month, and open (and overdue) at each month's end...
+BASELINE_CALLBACK_COUNTS = """
+SELECT 'made' AS what, from_org, to_org, NULL AS outcome, requested_at >= $2 AS this_month,
+       count(*) AS n, NULL::bigint AS more
+FROM callback_requests WHERE requested_at >= $1 AND requested_at < $3
+GROUP BY from_org, to_org, this_month
+UNION ALL
+SELECT 'closed', from_org, to_org, outcome, closed_at >= $2, count(*), NULL
+FROM callback_requests WHERE closed_at >= $1 AND closed_at < $3
+GROUP BY from_org, to_org, outcome, closed_at >= $2
+UNION ALL
+SELECT 'first attempts', from_org, to_org, NULL, first_attempt_at >= $2, count(*),
+       count(*) FILTER (WHERE first_attempt_at <= first_attempt_due_at)
+FROM callback_requests WHERE first_attempt_at >= $1 AND first_attempt_at < $3
+GROUP BY from_org, to_org, first_attempt_at >= $2
+UNION ALL
+SELECT 'open', from_org, to_org, NULL, at = $3, count(*),
+       count(*) FILTER (WHERE (first_attempt_due_at < at
+                               AND (first_attempt_at IS NULL OR first_attempt_at >= at))
+                              OR close_due_at < at)
+FROM (VALUES ($2::timestamptz), ($3::timestamptz)) AS moments (at)
+JOIN callback_requests ON requested_at < at AND (closed_at IS NULL OR closed_at >= at)
+GROUP BY from_org, to_org, at
+"""
+# ... their working seconds to the first attempt and to closing (median, 90th percentile)...
+BASELINE_CALLBACK_TIMES = """
+SELECT 'first attempt' AS what, from_org, to_org, first_attempt_at >= $2 AS this_month,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY first_attempt_working_seconds),
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY first_attempt_working_seconds)
+FROM callback_requests WHERE first_attempt_at >= $1 AND first_attempt_at < $3
+  AND first_attempt_working_seconds IS NOT NULL
+GROUP BY from_org, to_org, this_month
+UNION ALL
+SELECT 'close', from_org, to_org, closed_at >= $2,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY close_working_seconds),
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY close_working_seconds)
+FROM callback_requests WHERE closed_at >= $1 AND closed_at < $3
+  AND close_working_seconds IS NOT NULL
+GROUP BY from_org, to_org, closed_at >= $2
+"""
+# ... and the feedback figures per body it is about: received, answered, not answered at
+# each month's end, median working days to answer (the bench seeds no feedback: cheap here).
+BASELINE_FEEDBACK = """
+SELECT 'received' AS what, about_org, submitted_at >= $2 AS this_month, count(*)::float8 AS n
+FROM feedback WHERE submitted_at >= $1 AND submitted_at < $3 GROUP BY about_org, this_month
+UNION ALL
+SELECT 'answered', about_org, responded_at >= $2, count(*)
+FROM feedback WHERE responded_at >= $1 AND responded_at < $3 GROUP BY about_org, 3
+UNION ALL
+SELECT 'open', about_org, at = $3, count(*)
+FROM (VALUES ($2::timestamptz), ($3::timestamptz)) AS moments (at)
+JOIN feedback ON submitted_at < at AND (responded_at IS NULL OR responded_at >= at)
+GROUP BY about_org, at
+UNION ALL
+SELECT 'median days', about_org, responded_at >= $2,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY response_working_days)
+FROM feedback WHERE responded_at >= $1 AND responded_at < $3
+  AND response_working_days IS NOT NULL
+GROUP BY about_org, 3
+"""
+BASELINE = (
+    BASELINE_COUNTS,
+    BASELINE_ANSWER_TIMES,
+    BASELINE_CALLBACK_COUNTS,
+    BASELINE_CALLBACK_TIMES,
+    BASELINE_FEEDBACK,
+)
 
 
 async def seed(db_url: str, have: int, want: int, key_id: object) -> float:
@@ -168,7 +260,8 @@ async def _time_side_by_side(
                 response.raise_for_status()
                 started = time.perf_counter()
                 rows = await connection.fetch(BASELINE_COUNTS, first, middle, end)
-                await connection.fetch(BASELINE_ANSWER_TIMES, first, middle, end)
+                for statement in BASELINE[1:]:
+                    await connection.fetch(statement, first, middle, end)
                 took_baseline = time.perf_counter() - started
                 if attempt < config.report_warmup:
                     continue

@@ -23,6 +23,13 @@ class Feedback(Base):
             postgresql_where=text("responded_at IS NOT NULL"),
             sqlite_where=text("responded_at IS NOT NULL"),
         ),
+        # The ones not answered yet: "open at the month's end" reads no history.
+        Index(
+            "ix_feedback_unanswered",
+            "submitted_at",
+            postgresql_where=text("responded_at IS NULL"),
+            sqlite_where=text("responded_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

@@ -41,9 +41,17 @@ PERCENTILES = (("median", 0.5), ("p90", 0.9))
 _R = CallbackRequest
 
 
-def _bucket(column: Any, boundaries: Sequence[datetime]) -> ColumnElement[int]:
-    """Index of the [boundaries[i], boundaries[i+1]) range that `column` falls in."""
-    whens = [(column < end, i) for i, end in enumerate(boundaries[1:-1])]
+def bucket(column: Any, boundaries: Sequence[datetime]) -> ColumnElement[Any]:
+    """Index of the [boundaries[i], boundaries[i+1]) range that `column` falls in.
+
+    For two ranges (a month and the one before, what every report counts) it is the
+    comparison itself, false or true (0 or 1 as an index): PostgreSQL knows a boolean has two
+    values, so it hashes the groups; a CASE's values it takes to be one per row, and then
+    sorts every row of the range instead, spilling to disk (EXPLAIN in bench/RESULTS.md)."""
+    inner = boundaries[1:-1]
+    if len(inner) == 1:
+        return column >= inner[0]
+    whens = [(column < end, i) for i, end in enumerate(inner)]
     return case(*whens, else_=len(boundaries) - 2) if whens else literal(0)
 
 
@@ -61,7 +69,7 @@ def made_statement(boundaries: Sequence[datetime]) -> Select:  # type: ignore[ty
         select(
             _R.from_org,
             _R.to_org,
-            _bucket(_R.requested_at, boundaries).label("bucket"),
+            bucket(_R.requested_at, boundaries).label("bucket"),
             func.count().label("n"),
         )
         .where(_in_range(_R.requested_at, boundaries))
@@ -76,7 +84,7 @@ def closed_statement(boundaries: Sequence[datetime]) -> Select:  # type: ignore[
             _R.from_org,
             _R.to_org,
             _R.outcome,
-            _bucket(_R.closed_at, boundaries).label("bucket"),
+            bucket(_R.closed_at, boundaries).label("bucket"),
             func.count().label("n"),
         )
         .where(_in_range(_R.closed_at, boundaries))
@@ -124,12 +132,12 @@ def percentiles_by_window(
     and the month."""
     if groups is None:
         groups = [model.from_org.label("from_org"), model.to_org.label("to_org")]
-    bucket = _bucket(moment, boundaries).label("bucket")
-    partition = [*groups, bucket]
+    in_range = bucket(moment, boundaries).label("bucket")
+    partition = [*groups, in_range]
     ranked = (
         select(
             *groups,
-            bucket,
+            in_range,
             value.label("v"),
             (func.row_number().over(partition_by=partition, order_by=value) - 1).label("rn"),
             func.count().over(partition_by=partition).label("n"),
@@ -167,7 +175,7 @@ def times_statement(
             select(
                 model.from_org,
                 model.to_org,
-                _bucket(moment, boundaries).label("bucket"),
+                bucket(moment, boundaries).label("bucket"),
                 *[
                     func.percentile_cont(p).within_group(value).label(name)
                     for name, p in PERCENTILES
@@ -186,7 +194,7 @@ def first_attempt_statement(boundaries: Sequence[datetime]) -> Select[Any]:
         select(
             _R.from_org,
             _R.to_org,
-            _bucket(_R.first_attempt_at, boundaries).label("bucket"),
+            bucket(_R.first_attempt_at, boundaries).label("bucket"),
             func.count().label("n"),
             func.coalesce(func.sum(within), 0).label("within"),
         )

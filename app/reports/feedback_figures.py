@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.months import Month
 from app.feedback.models import Feedback
 from app.protocol.routes import RouteTable
-from app.reports.callbacks import _bucket, _in_range, boundaries_of, percentiles_by_window
+from app.reports.callbacks import _in_range, boundaries_of, bucket, percentiles_by_window
 from app.reports.schemas import BodyFeedbackFigures, FeedbackMeasures
 
 _F = Feedback
@@ -36,7 +36,7 @@ def _counted(moment: Any, boundaries: Sequence[datetime]) -> Select:  # type: ig
     return (
         select(
             _F.about_org,
-            _bucket(moment, boundaries).label("bucket"),
+            bucket(moment, boundaries).label("bucket"),
             func.count().label("n"),
         )
         .where(_in_range(moment, boundaries))
@@ -66,7 +66,7 @@ def median_statement(dialect: str, boundaries: Sequence[datetime]) -> Select[Any
         return (
             select(
                 _F.about_org,
-                _bucket(moment, boundaries).label("bucket"),
+                bucket(moment, boundaries).label("bucket"),
                 func.percentile_cont(0.5).within_group(value).label("median"),
             )
             .where(_in_range(moment, boundaries), value.is_not(None))

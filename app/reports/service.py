@@ -13,9 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
-    case,
     func,
     literal,
     null,
@@ -34,7 +32,7 @@ from app.feedback.schemas import FeedbackRead
 from app.protocol.routes import RouteTable
 from app.reports import signing
 from app.reports.callbacks import EMPTY as NO_CALLBACKS
-from app.reports.callbacks import callback_figures, first_attempt_trend
+from app.reports.callbacks import bucket, callback_figures, first_attempt_trend
 from app.reports.feedback_figures import (
     feedback_figures,
     feedback_figures_frozen,
@@ -73,12 +71,6 @@ Direction = tuple[str, str]
 # --- counting ---------------------------------------------------------------------------
 
 
-def _bucket(column: Any, boundaries: Sequence[datetime]) -> ColumnElement[int]:
-    """Index of the [boundaries[i], boundaries[i+1]) range that `column` falls in."""
-    whens = [(column < end, i) for i, end in enumerate(boundaries[1:-1])]
-    return case(*whens, else_=len(boundaries) - 2) if whens else literal(0)
-
-
 def _grouped(
     kind: str,
     moment: Any,
@@ -102,7 +94,7 @@ def _grouped(
         (null() if reason is None else reason).label("reason"),
         (null() if late is None else late).label("late"),
         (null() if contact_reason is None else contact_reason).label("contact_reason"),
-        _bucket(moment, boundaries).label("bucket"),
+        bucket(moment, boundaries).label("bucket"),
         func.count().label("n"),
     ).where(moment >= boundaries[0], moment < boundaries[-1])
     # Grouping by the label's name (not by the CASE again) keeps PostgreSQL from seeing two
