@@ -127,8 +127,11 @@ def asyncpg_dsn(db_url: str) -> str:
 
 
 def _admin(db_url: str, statement: str) -> None:
-    # CREATE/DROP DATABASE cannot run inside a transaction block.
-    run_sql(db_url, statement, autocommit=True)
+    # Through the server's maintenance database, `postgres`: the one named in --db only names
+    # the scratch databases and need not exist. CREATE/DROP DATABASE cannot run inside a
+    # transaction block.
+    maintenance = make_url(db_url).set(database="postgres").render_as_string(hide_password=False)
+    run_sql(maintenance, statement, autocommit=True)
 
 
 def run_sql(db_url: str, *statements: str, autocommit: bool = False) -> None:
