@@ -10,6 +10,12 @@ A call back request has two bodies: the one that sent it (CQC here) and the one 
 addressed to (LGSCO), each with its own part of its life; so the outsider is a third body,
 PHSO, added from a routes file, and the owner of acknowledge, attempts and return is LGSCO.
 A feedback likewise: CQC sends it, LGSCO (the body it is about) acknowledges and answers it.
+
+A relationship owner's key (a role outside the rank: it reads the complete reports and nothing
+else) of the owner's body and of the outsider's is 403 `insufficient_role` on every row, refused
+on its role before the record is looked up; on the report's reads it is 404
+`report_not_complete`, as nothing these rows make is signed by both bodies (reading a complete
+version: tests/test_access.py and tests/test_report_signing.py).
 """
 
 from collections.abc import Awaitable, Callable
@@ -126,7 +132,12 @@ class Case:
     outsider: str = "lgsco"  # a body that is refused
     # Also right for the other body's second key: its body already signed this very note.
     again: tuple[int, ...] = ()
+    # What a relationship owner's key of either body gets: (status, code).
+    relationship_owner: tuple[int, str] = (403, "insufficient_role")
 
+
+# A report's version signed by one body only (or none yet): not for relationship owners.
+NOT_COMPLETE = (404, "report_not_complete")
 
 CASES: dict[str, Case] = {
     "get_transfer": Case(waiting_transfer, Role.agent),
@@ -154,8 +165,12 @@ CASES: dict[str, Case] = {
         outsider="phso",
     ),
     "revoke_key": Case(agent_key, Role.admin),
-    "get_contact_volume_report": Case(ended_month, Role.team_leader, shared=True),
-    "get_contact_volume_report_version": Case(published_version, Role.team_leader, shared=True),
+    "get_contact_volume_report": Case(
+        ended_month, Role.team_leader, shared=True, relationship_owner=NOT_COMPLETE
+    ),
+    "get_contact_volume_report_version": Case(
+        published_version, Role.team_leader, shared=True, relationship_owner=NOT_COMPLETE
+    ),
     "publish_contact_volume_report": Case(
         ended_month,
         Role.team_leader,
@@ -212,6 +227,11 @@ async def test_an_id_taking_endpoint_lets_in_only_its_own_body_and_role(
     if case.role in LOWER:
         lower = await call(await key_factory.make(case.org, LOWER[case.role], "lower role"))
         assert_problem(lower, 403, "insufficient_role")
+
+    for body in {case.org, case.outsider}:
+        reader_key = await key_factory.make(body, Role.relationship_owner, "relationship owner")
+        reader = await call(reader_key)
+        assert_problem(reader, *case.relationship_owner)
 
     revoked = await call(await _revoked(app, key_factory, case.org, case.role))
     assert_problem(revoked, 401, "invalid_api_key")

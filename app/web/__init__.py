@@ -10,6 +10,8 @@ How the pieces fit, for whoever adds pages:
 - `reports.py`: team leaders' report pages. `advisers.py`: the transfer assistant and the
   feedback form, which build the API's request models and call the same services; `forms.py`
   keeps what was typed and files each refusal's code under its field (`_forms.html` shows it).
+- `complete_reports.py`: "Complete reports" for relationship owners (and team leaders): the
+  versions both bodies signed, each read-only from the report page's partials.
 - `callbacks.py`: a call back's life for both bodies (`/callbacks`, `/callbacks/{id}`, the
   team leaders' `/callbacks/overview`), whose buttons call `callbacks.lifecycle`.
 - Templates extend `base.html` (header, navigation, sign-out, footer); `static/style.css`

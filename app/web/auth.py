@@ -54,18 +54,25 @@ _ONLY_FOR = {
     "ask your team leader.",
     Role.agent: "This page is for advisers and team leaders. Sign in with your own key.",
     Role.admin: "This page is for administrators.",
+    Role.relationship_owner: "This page is for relationship owners.",
 }
+_ONLY_FOR_REPORT_READERS = (
+    "This page is for team leaders and relationship owners. Sign in with your own key."
+)
 
 
-def page_user(role: Role):  # type: ignore[no-untyped-def]
-    """A page dependency: the signed-in user with `role` or above, else sign-in or 403."""
+def page_user(role: Role, *also: Role):  # type: ignore[no-untyped-def]
+    """A page dependency: the signed-in user with `role` or above, or with one of the roles
+    `also` names (a role outside the rank is let in only where it is named, as the API's
+    `require` does), else sign-in or 403."""
+    refused = _ONLY_FOR_REPORT_READERS if also else _ONLY_FOR[role]
 
     async def _dependency(request: Request, session: Session) -> WebUser:
         user = await _signed_in(request, session)
         if user is None:
             raise SignInRequired()
-        if not user.principal.can(role):
-            raise PageError(403, "You cannot see this page", _ONLY_FOR[role])
+        if not any(user.principal.can(r) for r in (role, *also)):
+            raise PageError(403, "You cannot see this page", refused)
         return user
 
     return _dependency
@@ -83,6 +90,8 @@ def check_csrf(request: Request, token: str | None) -> None:
 
 TeamLeaderPage = Annotated[WebUser, Depends(page_user(Role.team_leader))]
 AdviserPage = Annotated[WebUser, Depends(page_user(Role.agent))]
+# The complete reports: relationship owners, and team leaders (and above), as in the API.
+ReportReaderPage = Annotated[WebUser, Depends(page_user(Role.team_leader, Role.relationship_owner))]
 
 
 def _safe_next(value: str | None) -> str | None:

@@ -123,16 +123,27 @@ class SignInRequired(Exception):
 class PageError(Exception):
     """An error shown as a page: a heading and a sentence saying what to do."""
 
-    def __init__(self, status: int, title: str, detail: str) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str, link: tuple[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
+        self.link = link  # (address, words): where to go instead of the start page
 
 
-def error_page(request: Request, status: int, title: str, detail: str, code: str = "") -> Response:
-    """An error as a page; `code`, if any, only in an attribute, for support."""
-    context = {"title": title, "detail": detail, "code": code}
+def error_page(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    code: str = "",
+    link: tuple[str, str] | None = None,
+) -> Response:
+    """An error as a page; `code`, if any, only in an attribute, for support; `link`, if any,
+    the page to go to next, before the start page."""
+    context = {"title": title, "detail": detail, "code": code, "link": link}
     return render(request, "error.html", context, status=status)
 
 
@@ -185,7 +196,7 @@ class PageAPIRoute(SessionAPIRoute):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return redirect(request, f"/sign-in?next={quote(target, safe='')}")
         except PageError as exc:
-            return error_page(request, exc.status, exc.title, exc.detail)
+            return error_page(request, exc.status, exc.title, exc.detail, link=exc.link)
         except DomainError as exc:  # the API's detail is for developers; this is for people
             title = _TITLES.get(exc.status, "There is a problem")
             return error_page(request, exc.status, title, say(exc.code) + ".", exc.code)

@@ -35,7 +35,8 @@ router = APIRouter(prefix="/reports", route_class=PageAPIRoute, include_in_schem
 LISTED_MONTHS = 13  # this month and the twelve before it
 
 
-def _month(text: str) -> Month:
+def page_month(text: str) -> Month:
+    """The month of a page's address, or the 404 page."""
     try:
         return Month.parse(text)
     except ValueError as exc:
@@ -62,7 +63,7 @@ async def list_reports(
     month: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     if month:  # the "go to a month" form
-        return redirect(request, f"/reports/{_month(month)}")
+        return redirect(request, f"/reports/{page_month(month)}")
     now = clock.now()
     # Back twelve months, but not before the service's first month: months before it existed
     # would otherwise all show as overdue.
@@ -183,7 +184,7 @@ async def report_page(
     version: Annotated[int | None, Query(ge=1)] = None,
     signed: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    target = _month(month)
+    target = page_month(month)
     # A refused publish (POST/redirect/GET) left its note and problem for this page, once.
     kept = await sessions.take_for(request, session, f"/reports/{target}")
     await session.commit()
@@ -225,7 +226,7 @@ async def download(
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     report = await service.build_report(
-        session, routes, _month(month), now=clock.now(), version=version
+        session, routes, page_month(month), now=clock.now(), version=version
     )
     return with_headers(request, attachment(report, ReportFormat(extension)))
 
@@ -234,7 +235,7 @@ async def download(
 @router.get("/{month}/publish")
 async def back_to_report(request: Request, month: str, user: TeamLeaderPage) -> Response:
     """Going back to the address the sign form posted to: the month's page."""
-    return redirect(request, f"/reports/{_month(month)}")
+    return redirect(request, f"/reports/{page_month(month)}")
 
 
 @router.post("/{month}/sign")
@@ -250,7 +251,7 @@ async def sign(
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     check_csrf(request, csrf_token)
-    target = _month(month)
+    target = page_month(month)
     try:
         body = PublishRequest(fluctuation_note=fluctuation_note)
     except ValidationError as exc:

@@ -14,7 +14,10 @@ class Section:
 
 # A key may sign in when its role can use at least one section; the first it can use is where
 # it lands. Advisers (agents) see their own pages; team leaders see theirs and the advisers'.
+# Relationship owners (outside the rank) see only the complete reports, and land there; team
+# leaders may open those pages too (app/web/complete_reports.py) but have the monthly reports.
 SECTIONS: list[Section] = [
+    Section("Complete reports", "/complete-reports", Role.relationship_owner),
     Section("Monthly reports", "/reports", Role.team_leader),
     Section("Transfer a caller", "/transfer", Role.agent),
     Section("Misdirection feedback", "/feedback", Role.agent),

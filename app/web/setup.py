@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from app.core.settings import Settings
-from app.web import advisers, auth, callbacks, feedback, report_records, reports
+from app.web import advisers, auth, callbacks, complete_reports, feedback, report_records, reports
 from app.web.pages import http_error_page, wants_page
 
 logger = logging.getLogger("handoff.web")
@@ -28,6 +28,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(auth.router)
     app.include_router(reports.router)
     app.include_router(report_records.router)
+    app.include_router(complete_reports.router)
     # After the advisers' router: /feedback/new is not a /feedback/{feedback_id}.
     app.include_router(advisers.router)
     app.include_router(callbacks.router)
