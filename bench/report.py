@@ -168,13 +168,19 @@ SELECT 'first attempts', from_org, to_org, NULL, first_attempt_at >= $2, count(*
 FROM callback_requests WHERE first_attempt_at >= $1 AND first_attempt_at < $3
 GROUP BY from_org, to_org, first_attempt_at >= $2
 UNION ALL
-SELECT 'open', from_org, to_org, NULL, at = $3, count(*),
-       count(*) FILTER (WHERE (first_attempt_due_at < at
-                               AND (first_attempt_at IS NULL OR first_attempt_at >= at))
-                              OR close_due_at < at)
-FROM (VALUES ($2::timestamptz), ($3::timestamptz)) AS moments (at)
-JOIN callback_requests ON requested_at < at AND (closed_at IS NULL OR closed_at >= at)
-GROUP BY from_org, to_org, at
+SELECT 'open', from_org, to_org, NULL, false, count(*),
+       count(*) FILTER (WHERE (first_attempt_due_at < $2
+                               AND (first_attempt_at IS NULL OR first_attempt_at >= $2))
+                              OR close_due_at < $2)
+FROM callback_requests WHERE requested_at < $2 AND (closed_at IS NULL OR closed_at >= $2)
+GROUP BY from_org, to_org
+UNION ALL
+SELECT 'open', from_org, to_org, NULL, true, count(*),
+       count(*) FILTER (WHERE (first_attempt_due_at < $3
+                               AND (first_attempt_at IS NULL OR first_attempt_at >= $3))
+                              OR close_due_at < $3)
+FROM callback_requests WHERE requested_at < $3 AND (closed_at IS NULL OR closed_at >= $3)
+GROUP BY from_org, to_org
 """
 # ... their working seconds to the first attempt and to closing (median, 90th percentile)...
 BASELINE_CALLBACK_TIMES = """
@@ -201,10 +207,13 @@ UNION ALL
 SELECT 'answered', about_org, responded_at >= $2, count(*)
 FROM feedback WHERE responded_at >= $1 AND responded_at < $3 GROUP BY about_org, 3
 UNION ALL
-SELECT 'open', about_org, at = $3, count(*)
-FROM (VALUES ($2::timestamptz), ($3::timestamptz)) AS moments (at)
-JOIN feedback ON submitted_at < at AND (responded_at IS NULL OR responded_at >= at)
-GROUP BY about_org, at
+SELECT 'open', about_org, false, count(*)
+FROM feedback WHERE submitted_at < $2 AND (responded_at IS NULL OR responded_at >= $2)
+GROUP BY about_org
+UNION ALL
+SELECT 'open', about_org, true, count(*)
+FROM feedback WHERE submitted_at < $3 AND (responded_at IS NULL OR responded_at >= $3)
+GROUP BY about_org
 UNION ALL
 SELECT 'median days', about_org, responded_at >= $2,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY response_working_days)
