@@ -1,11 +1,13 @@
 """Small builders for request bodies, so tests read as the adviser's story."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
-from app.core.database import make_sessionmaker
+from app.core.database import make_sessionmaker, side_engine
 
 
 def iso(moment: datetime) -> str:
@@ -80,3 +82,24 @@ async def assert_one_failed_transfer(app: Any) -> None:
     assert await count(app, Transfer) == 1
     assert await count(app, CallbackRequest) == 1
     assert await count(app, OutboxMessage) == 1
+
+
+@contextmanager
+def statements_sent(app: Any) -> Iterator[list[str]]:
+    """Every statement the app sends while inside (lower case): on its engine and, on
+    PostgreSQL, on the side engine its side-by-side reads use."""
+    statements: list[str] = []
+    engines = [app.state.engine]
+    if app.state.engine.dialect.name == "postgresql":
+        engines.append(side_engine(app.state.engine))
+
+    def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement.lower())
+
+    for engine in engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        yield statements
+    finally:
+        for engine in engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", capture)

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select, text, update
+from sqlalchemy import select, text, update
 
 from app.callbacks.models import CallbackRequest
 from app.core.clock import FixedClock
@@ -16,7 +16,7 @@ from app.reports import callbacks as report_callbacks
 from app.reports.exports import CALLBACK_HEADINGS
 from app.reports.models import ReportPublication
 from tests.conftest import START, Key
-from tests.helpers import failed_transfer
+from tests.helpers import failed_transfer, statements_sent
 
 NOV = "2026-11"
 HOUR = 3600
@@ -137,16 +137,8 @@ async def test_the_figures_are_counted_in_sql(
 ) -> None:
     await record_november(client, clock, cqc_agent, lgsco_agent)
     clock.set(datetime(2026, 12, 2, 9, 0, tzinfo=UTC))
-    statements: list[str] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(statement.lower())
-
-    event.listen(app.state.engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    with statements_sent(app) as statements:
         await _report(client, cqc_leader)
-    finally:
-        event.remove(app.state.engine.sync_engine, "before_cursor_execute", capture)
     reading = [s for s in statements if "from callback_requests" in s]
     assert reading and all("group by" in s for s in reading), reading
     assert not any("caller_details" in s for s in statements)

@@ -7,6 +7,7 @@ whole transaction once more on a fresh one, provided it had not reached its COMM
 """
 
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Dialect, ExceptionContext
+from sqlalchemy.engine import Dialect, Engine, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -192,6 +193,25 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 0)
     # No pool_pre_ping: see the module's docstring.
     return _watch(create_async_engine(url, **kwargs))
+
+
+# Connections for reads run side by side (app/core/side_by_side.py), in a pool of their own so
+# that a request holding one of the main pool's connections never waits for another of them.
+SIDE_CONNECTIONS = 8
+_side_engines: "weakref.WeakKeyDictionary[Engine, AsyncEngine]" = weakref.WeakKeyDictionary()
+
+
+def side_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The PostgreSQL engine's companion for side-by-side reads: the same database, a pool of
+    SIDE_CONNECTIONS, made when first asked for and disposed of with `engine`."""
+    side = _side_engines.get(engine.sync_engine)
+    if side is None:
+        side = _watch(create_async_engine(engine.url, pool_size=SIDE_CONNECTIONS, max_overflow=0))
+        companion = side.sync_engine
+        # Engine.dispose runs in SQLAlchemy's greenlet, so the companion's can run inside it.
+        event.listen(engine.sync_engine, "engine_disposed", lambda _e: companion.dispose())
+        _side_engines[engine.sync_engine] = side
+    return side
 
 
 class RequestSession(AsyncSession):
