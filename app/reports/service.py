@@ -27,6 +27,7 @@ from app.core import metrics
 from app.core.auth import Principal
 from app.core.errors import Conflict, NotFound
 from app.core.months import Month
+from app.core.side_by_side import Read, side_by_side
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackRead
 from app.protocol.routes import RouteTable
@@ -284,11 +285,25 @@ def _with_every_measure(figure_set: dict[str, Any]) -> dict[str, Any]:
 async def month_figures(
     session: AsyncSession, routes: RouteTable, month: Month, now: datetime
 ) -> MonthFigures:
+    return (await _count(session, routes, month, now))[0]
+
+
+async def _count(
+    session: AsyncSession, routes: RouteTable, month: Month, now: datetime, *also: Read
+) -> tuple[MonthFigures, list[Any]]:
+    """The month's figures, and the results of `also`: independent reads, run side by side
+    on PostgreSQL over one snapshot (app/core/side_by_side.py)."""
     previous = month.previous()
+    months = [previous, month]
     reasons: ReasonCounts = {}
-    counts = await count_contacts(session, [previous, month], reasons)
-    lives = await callback_figures(session, [previous, month], now)
-    times = await answer_times(session, [previous, month])
+    counts, lives, times, feedback, *more = await side_by_side(
+        session,
+        lambda s: count_contacts(s, months, reasons),
+        lambda s: callback_figures(s, months, now),
+        lambda s: answer_times(s, months),
+        lambda s: feedback_figures(s, routes, month, now),
+        *also,
+    )
     rows = []
     for direction in directions(routes, [d for _, d in counts] + [d for _, d in lives]):
         this = counts.get((month, direction), ZERO)
@@ -327,7 +342,7 @@ async def month_figures(
         previous_month=previous_month,
         change=_change(this_month, previous_month),
     )
-    return MonthFigures(rows, totals, await feedback_figures(session, routes, month, now))
+    return MonthFigures(rows, totals, feedback), more
 
 
 def _differ(frozen: dict[str, Any], live: MonthFigures) -> bool:
@@ -547,14 +562,21 @@ async def _build_report(
             "report_not_complete",
             f"The report of {month} is not complete yet: both bodies have not signed it.",
         )
-    live = None if complete_only else await month_figures(session, routes, month, now)
+    bodies = signing.report_bodies(routes)
+    ids = [v.id for v in versions]
+    reads: list[Read] = [
+        lambda s: month_feedback(s, routes, month),
+        lambda s: signing.signatures_of(s, ids),
+        lambda s: signing.month_signings(s, [month], bodies),
+    ]
+    live: MonthFigures | None = None
+    if complete_only:
+        feedback, signed, signings = await side_by_side(session, *reads)
+    else:
+        live, (feedback, signed, signings) = await _count(session, routes, month, now, *reads)
     figures = MonthFigures.thaw(shown.figures) if shown else live
     assert figures is not None
-    bodies = signing.report_bodies(routes)
-    signed = await signing.signatures_of(session, [v.id for v in versions])
-    state = (await signing.month_signings(session, [month], bodies)).get(
-        str(month), signing.NOT_STARTED
-    )
+    state = signings.get(str(month), signing.NOT_STARTED)
     start, end = month.utc_range()
     due = due_date(month)
     return ContactVolumeReport(
@@ -570,7 +592,7 @@ async def _build_report(
         live_figures_differ=_differ(shown.figures, live) if shown and live else None,
         directions=figures.directions,
         totals=figures.totals,
-        feedback=await month_feedback(session, routes, month),
+        feedback=feedback,
         feedback_figures=figures.feedback_figures,
         versions=[publication_read(v, signed[v.id], bodies) for v in versions],
         generated_at=now,
