@@ -3,8 +3,10 @@ and on PostgreSQL all from the one moment the request's session exported."""
 
 import asyncio
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import make_sessionmaker
@@ -62,3 +64,31 @@ async def test_a_failing_read_fails_the_whole(app) -> None:
     async with make_sessionmaker(app.state.engine)() as session:
         with pytest.raises(LookupError, match="no such figure"):
             await side_by_side(session, signposts, fails)
+
+
+async def test_a_report_after_every_backend_was_terminated_is_read_again_not_refused(
+    app, client, cqc_agent, cqc_leader, database_url: str, is_postgres: bool
+) -> None:
+    """The side pool's connections die with the main pool's (a PostgreSQL restart, say): the
+    next report finds them dead, and is read again on fresh ones, as any request is."""
+    if not is_postgres:
+        pytest.skip("needs PostgreSQL: backends to terminate")
+    made = await client.post("/v1/signposts", json=SIGNPOST, headers=cqc_agent.headers)
+    assert made.status_code == 201, made.text
+    path = f"/v1/reports/contact-volumes/{app.state.clock.now():%Y-%m}"
+    first = await client.get(path, headers=cqc_leader.headers)
+    assert first.status_code == 200, first.text
+    real = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    admin = await asyncpg.connect(real)
+    try:
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        )
+    finally:
+        await admin.close()
+    assert killed >= 2, killed  # the main pool's and the side pool's
+    again = await client.get(path, headers=cqc_leader.headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["totals"] == first.json()["totals"]

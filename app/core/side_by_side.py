@@ -4,7 +4,8 @@ database as it was at one moment.
 The request's session exports its snapshot (`pg_export_snapshot()`); each read runs in a
 REPEATABLE READ, READ ONLY transaction of the side engine (app/core/database.py) that imports
 it (`SET TRANSACTION SNAPSHOT`), so the figures of one report agree with each other however
-the database changes meanwhile. On SQLite, or given a session not bound to an engine, the
+the database changes meanwhile. A read whose side connection is found dead runs once more on
+a fresh one. On SQLite, or given a session not bound to an engine, the
 reads run one after the other on the session itself.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.core.database import side_engine
+from app.core.database import connection_lost, side_engine
 
 Read = Callable[[AsyncSession], Awaitable[Any]]
 
@@ -36,6 +37,17 @@ async def side_by_side(session: AsyncSession, *reads: Read) -> list[Any]:
     side = side_engine(engine)
 
     async def run(read: Read) -> Any:
+        try:
+            return await run_once(read)
+        except Exception as error:
+            if not connection_lost(error):
+                raise
+        # Its connection was dead (the database restarted, say; SQLAlchemy has discarded the
+        # pool's others too): it only reads, so running it again on a fresh one changes
+        # nothing, and the snapshot stays importable while the session's transaction lives.
+        return await run_once(read)
+
+    async def run_once(read: Read) -> Any:
         async with side.connect() as connection:
             repeatable = await connection.execution_options(
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
