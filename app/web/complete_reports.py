@@ -30,7 +30,7 @@ from app.reports.schemas import (
 from app.web.auth import ReportReaderPage
 from app.web.feedback import STATE_WORDS
 from app.web.pages import PageAPIRoute, PageError, redirect, render
-from app.web.reason_chart import reasons_svg
+from app.web.reason_chart import reason_charts
 from app.web.reports import page_month
 
 router = APIRouter(prefix="/complete-reports", route_class=PageAPIRoute, include_in_schema=False)
@@ -126,15 +126,6 @@ async def complete_version(
     shown = report.publication
     assert shown is not None and shown.complete  # complete_only shows complete versions only
     later = [v.version for v in report.versions if v.version > shown.version]
-    both_months = f"{target.first_day():%B %Y} and {target.previous().first_day():%B %Y}"
-    reason_charts = [
-        (
-            d,
-            reasons_svg(d.label, d.reasons, f"reasons-{d.from_org}-{d.to_org}-chart", both_months),
-        )
-        for d in report.directions
-        if d.reasons
-    ]
     return render(
         request,
         "complete_report.html",
@@ -153,7 +144,7 @@ async def complete_version(
             "answer_measures": ANSWER_MEASURES,
             "feedback_measures": FEEDBACK_MEASURES,
             "feedback_states": STATE_WORDS,
-            "reason_charts": reason_charts,
+            "reason_charts": reason_charts(report, target),
             # Nothing links to the records behind a figure on this page.
             "own_body": None,
             "record_measures": FILTERS,

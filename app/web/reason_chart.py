@@ -4,7 +4,8 @@ script; the same figures are given as a table next to it."""
 
 from markupsafe import Markup, escape
 
-from app.reports.schemas import ReasonFigures
+from app.core.months import Month
+from app.reports.schemas import ContactVolumeReport, DirectionFigures, ReasonFigures
 from app.web.chart import FONT, nice_scale
 
 THIS_COLOUR, BEFORE_COLOUR = "#1d70b8", "#505a5f"  # at least 3:1 against white
@@ -58,3 +59,15 @@ def reasons_svg(label: str, reasons: list[ReasonFigures], chart_id: str, months:
                 )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def reason_charts(
+    report: ContactVolumeReport, month: Month
+) -> list[tuple[DirectionFigures, Markup]]:
+    """Each direction that has contact reasons, with its chart (both report pages)."""
+    both_months = f"{month.first_day():%B %Y} and {month.previous().first_day():%B %Y}"
+    return [
+        (d, reasons_svg(d.label, d.reasons, f"reasons-{d.from_org}-{d.to_org}-chart", both_months))
+        for d in report.directions
+        if d.reasons
+    ]

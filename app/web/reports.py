@@ -27,7 +27,7 @@ from app.web import chart, messages, sessions
 from app.web.auth import TeamLeaderPage, WebUser, check_csrf
 from app.web.feedback import STATE_WORDS
 from app.web.pages import PageAPIRoute, PageError, redirect, render, with_headers
-from app.web.reason_chart import reasons_svg
+from app.web.reason_chart import reason_charts
 from app.web.report_records import records_url
 
 router = APIRouter(prefix="/reports", route_class=PageAPIRoute, include_in_schema=False)
@@ -126,15 +126,6 @@ async def _report_page(
         session, user.principal.body, now - timedelta(days=max_days)
     )
     latest = report.versions[-1] if report.versions else None
-    both_months = f"{month.first_day():%B %Y} and {month.previous().first_day():%B %Y}"
-    reason_charts = [
-        (
-            d,
-            reasons_svg(d.label, d.reasons, f"reasons-{d.from_org}-{d.to_org}-chart", both_months),
-        )
-        for d in report.directions
-        if d.reasons
-    ]
     return render(
         request,
         "report.html",
@@ -151,7 +142,7 @@ async def _report_page(
             "callback_measures": CALLBACK_MEASURES,
             # Issue 16: time to answer, reasons, and each count's records.
             "answer_measures": ANSWER_MEASURES,
-            "reason_charts": reason_charts,
+            "reason_charts": reason_charts(report, month),
             "own_body": user.principal.body,
             "records_url": records_url,
             "record_measures": FILTERS,
