@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.database import make_sessionmaker
+from app.core.database import make_sessionmaker, tracking_commits
 from app.core.side_by_side import side_by_side
 from app.signposts.models import Signpost
 from tests.helpers import count
@@ -64,6 +64,15 @@ async def test_a_failing_read_fails_the_whole(app) -> None:
     async with make_sessionmaker(app.state.engine)() as session:
         with pytest.raises(LookupError, match="no such figure"):
             await side_by_side(session, signposts, fails)
+
+
+async def test_the_reads_commits_leave_the_requests_retry_open(app) -> None:
+    """A request whose connection is found dead runs again only if it sent no COMMIT: the
+    reads' own COMMITs (on their side connections) are not the request's."""
+    async with make_sessionmaker(app.state.engine)() as session:
+        with tracking_commits() as attempt:
+            await side_by_side(session, signposts, signposts)
+    assert attempt.committing is False
 
 
 async def test_a_report_after_every_backend_was_terminated_is_read_again_not_refused(

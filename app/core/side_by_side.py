@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.core.database import connection_lost, side_engine
+from app.core.database import reconnecting, side_engine
 
 Read = Callable[[AsyncSession], Awaitable[Any]]
 
@@ -37,15 +37,11 @@ async def side_by_side(session: AsyncSession, *reads: Read) -> list[Any]:
     side = side_engine(engine)
 
     async def run(read: Read) -> Any:
-        try:
-            return await run_once(read)
-        except Exception as error:
-            if not connection_lost(error):
-                raise
-        # Its connection was dead (the database restarted, say; SQLAlchemy has discarded the
-        # pool's others too): it only reads, so running it again on a fresh one changes
-        # nothing, and the snapshot stays importable while the session's transaction lives.
-        return await run_once(read)
+        # Each read is a transaction of its own: `reconnecting` runs it once more on a fresh
+        # connection if its connection was dead (the snapshot stays importable while the
+        # session's transaction lives), and notes its COMMIT apart from the request's, whose
+        # own retry must not be given up because a read committed.
+        return await reconnecting(lambda: run_once(read))
 
     async def run_once(read: Read) -> Any:
         async with side.connect() as connection:
