@@ -224,7 +224,7 @@ async def _rendered(db_url: str, port: int) -> list[tuple[EmailMessage, str]]:
                         to_address=m.to_address,
                         message_id=m.message_id,
                         now=now,
-                    ),
+                    ).email_message(),  # built here, not in the timed loop
                     m.to_address,
                 )
                 for m, callback, caller in rows.tuples()

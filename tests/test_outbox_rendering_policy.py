@@ -19,8 +19,13 @@ ROUTES = load_table()
 NOW = datetime(2026, 11, 10, 10, 0, 3, tzinfo=UTC)
 
 
-def _wire(monkeypatch: pytest.MonkeyPatch, header_policy: policy.EmailPolicy) -> list[bytes]:
-    """Both directions of both emails, with ASCII, accented and over-long values, as sent."""
+def _wire(
+    monkeypatch: pytest.MonkeyPatch,
+    header_policy: policy.EmailPolicy,
+    sending_policy: policy.EmailPolicy | None = None,
+) -> list[bytes]:
+    """Both directions of both emails, with ASCII, accented and over-long values, as sent
+    (flattened with `sending_policy`, or the message's own with CRLF line ends)."""
     monkeypatch.setattr(rendering, "POLICY", header_policy)
     renderer = rendering.Renderer(
         Settings(_env_file=None).email_templates_dir,  # type: ignore[call-arg]
@@ -65,7 +70,7 @@ def _wire(monkeypatch: pytest.MonkeyPatch, header_policy: policy.EmailPolicy) ->
         )
     for message in messages:
         message.set_boundary("==boundary==")  # otherwise random at each flattening
-    return [m.as_bytes(policy=m.policy.clone(linesep="\r\n")) for m in messages]
+    return [m.as_bytes(policy=sending_policy or m.policy.clone(linesep="\r\n")) for m in messages]
 
 
 @pytest.mark.database_independent
@@ -79,6 +84,24 @@ def test_rendered_messages_are_byte_for_byte_those_of_the_default_policy(
     assert len(standard) == 8
     assert ours == standard
     assert ours_again == standard
+
+
+@pytest.mark.database_independent
+def test_headers_folded_once_give_the_same_bytes_when_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Flattened as aiosmtplib does (`policy.SMTP`, one object): the second time every header
+    object reused comes with its folded form kept from the first."""
+    first = _wire(monkeypatch, rendering.POLICY, policy.SMTP)
+    unix = _wire(monkeypatch, rendering.POLICY, policy.default)  # the same headers, LF ends
+    again = _wire(monkeypatch, rendering.POLICY, policy.SMTP)
+    standard = _wire(monkeypatch, policy.default, policy.SMTP)
+
+    assert b"\r\n" not in b"".join(unix)
+    assert unix == [m.replace(b"\r\n", b"\n") for m in standard]
+    assert b"Zo=C3=AB" in b"".join(standard) and b"\r\n " in b"".join(standard)  # encoded, folded
+    assert first == standard
+    assert again == standard
 
 
 @pytest.mark.database_independent

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.callbacks.models import CallbackRequest, CallerDetails
 from app.core.validation import format_phone_for_reading
 from app.outbox.kinds import EmailKind, Envelope, Refusal
-from app.outbox.rendering import CannotRender, Renderer
+from app.outbox.rendering import CannotRender, RenderedEmail, Renderer
 from app.protocol.routes import Body
 
 KIND = "callback_request"
@@ -35,7 +35,7 @@ def render_callback_request(
     to_address: str,
     message_id: str,
     now: datetime,
-) -> EmailMessage:
+) -> RenderedEmail:
     """The email to the receiving body's call back mailbox, as of `now`."""
     if caller is None:
         raise CannotRender(

@@ -6,6 +6,7 @@ later could help: connection failures and 4xx replies are temporary, 5xx replies
 
 import asyncio
 import contextlib
+import email.policy
 import os
 import ssl
 import sys
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 import aiosmtplib
+from aiosmtplib.email import flatten_message
 
 from app.core.settings import Settings
+from app.outbox.rendering import RenderedEmail
 
 
 class DeliveryError(Exception):
@@ -104,7 +107,7 @@ class SmtpBackend:
     async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
         with _delivery_errors():
             async with self.client() as client:  # connects (TLS, login); QUIT at the end
-                await client.send_message(message, sender=sender, recipients=[recipient])
+                await send_message(client, message, sender=sender, recipient=recipient)
 
 
 class SmtpConnection:
@@ -123,7 +126,7 @@ class SmtpConnection:
         with _delivery_errors():
             if self.client is not None and self.client.is_connected:
                 try:
-                    await self.client.send_message(message, sender=sender, recipients=[recipient])
+                    await send_message(self.client, message, sender=sender, recipient=recipient)
                     return
                 except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                     self.close()
@@ -133,7 +136,7 @@ class SmtpConnection:
             self.client = self.backend.client()
             try:
                 await self.client.connect()
-                await self.client.send_message(message, sender=sender, recipients=[recipient])
+                await send_message(self.client, message, sender=sender, recipient=recipient)
             except BaseException:
                 self.close()
                 raise
@@ -148,6 +151,53 @@ class SmtpConnection:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await self.client.quit()
         self.close()
+
+
+# What aiosmtplib's flatten_message generates with, by (utf8, cte_type): made once, not per
+# message (a header's folded form is kept per policy object, see rendering._FoldedOnce).
+_SENDING_POLICIES = {
+    (False, "8bit"): email.policy.SMTP,
+    (True, "8bit"): email.policy.SMTPUTF8,
+    (False, "7bit"): email.policy.SMTP.clone(cte_type="7bit"),
+    (True, "7bit"): email.policy.SMTPUTF8.clone(cte_type="7bit"),
+}
+
+
+async def send_message(
+    client: aiosmtplib.SMTP, message: EmailMessage, *, sender: str, recipient: str
+) -> None:
+    """`client.send_message(message, ...)`, with a `RenderedEmail` not yet built written to
+    bytes without the email package (the same bytes: `RenderedEmail.smtp_bytes`).
+
+    Before flattening, the same as aiosmtplib's `send_message` (5.x): EHLO (HELO if refused)
+    once per connection; SMTPUTF8 for an address that is not ASCII; BODY=8BITMIME and 8bit
+    parts where the server offers it, 7bit otherwise. Our messages carry no Bcc to remove."""
+    if not isinstance(message, RenderedEmail):
+        await client.send_message(message, sender=sender, recipients=[recipient])
+        return
+    if client.is_ehlo_or_helo_needed:
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            if not client.is_connected:
+                raise
+            await client.helo()
+    options = []
+    utf8 = not (sender + recipient).isascii()
+    if utf8:
+        if not client.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported(
+                "An address containing non-ASCII characters was provided, but SMTPUTF8 is not "
+                "supported by this server"
+            )
+        options.append("SMTPUTF8")
+    cte_type = "8bit" if client.supports_extension("8BITMIME") else "7bit"
+    if cte_type == "8bit":
+        options.append("BODY=8BITMIME")
+    data = message.smtp_bytes(_SENDING_POLICIES[utf8, cte_type])
+    if data is None:
+        data = flatten_message(message, utf8=utf8, cte_type=cte_type)
+    await client.sendmail(sender, [recipient], data, mail_options=options)
 
 
 @contextlib.asynccontextmanager

@@ -9,12 +9,17 @@ were validated to a safe alphabet, and the addresses come from the route table a
 
 import functools
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from email import policy
+from email.contentmanager import _encode_text  # type: ignore[attr-defined]
+from email.generator import NLCRE, BytesGenerator  # type: ignore[attr-defined]
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
+from email.policy import EmailPolicy, Policy
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
@@ -33,6 +38,23 @@ class CannotRender(Exception):
         self.code = code
 
 
+class _FoldedOnce(BaseHeader):
+    """A header that keeps its folded form for each policy it was folded for.
+
+    A header object is immutable, and its folded form depends only on it and on the policy, so
+    a header made once and reused (see `_Headers`) is folded once per policy, not once per
+    message that carries it."""
+
+    def fold(self, *, policy: Policy) -> str:
+        folds: dict[Policy, str] = self.__dict__.setdefault("_folds", {})
+        folded = folds.get(policy)
+        if folded is None:
+            if len(folds) >= 4:  # policies are module constants; a clone each time is not
+                folds.clear()
+            folded = folds[policy] = super().fold(policy=policy)
+        return folded
+
+
 class _Headers(HeaderRegistry):
     """The standard header registry, without its repeated work (the email package's own
     registry builds a new class for every header it makes, and parses every value again).
@@ -43,7 +65,7 @@ class _Headers(HeaderRegistry):
     registry only through `policy.header_store_parse`, which refuses line breaks first."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(base_class=_FoldedOnce)
         self._classes: dict[str, type[BaseHeader]] = {}
         self._made = functools.lru_cache(maxsize=256)(super().__call__)
 
@@ -86,6 +108,9 @@ def email_environment(templates_dir: Path) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Each template is read once per process: without this, Jinja looks at the file's
+        # time on disk before every message. A changed template is used after a restart.
+        auto_reload=False,
     )
     env.filters["paragraphs"] = _paragraphs
     return env
@@ -124,22 +149,140 @@ class Renderer:
         reply_to: str,
         message_id: str,
         now: datetime,
-    ) -> EmailMessage:
+    ) -> "RenderedEmail":
         """`template`.txt and .html rendered with `context` (plus `subject` and `greeting`),
         with the headers every message carries."""
         context = {**context, "subject": subject, "greeting": greeting(now)}
-        message = EmailMessage(policy=POLICY)
-        message["From"] = self.email_from
-        message["To"] = to_address
-        # Replies reach the team that would have sent this by hand.
-        message["Reply-To"] = reply_to
-        message["Subject"] = subject
-        message["Date"] = format_datetime(now)
-        message["Message-ID"] = message_id
-        message.set_content(self.env.get_template(f"{template}.txt").render(context))
-        message.add_alternative(
-            self.env.get_template(f"{template}.html").render(context), subtype="html"
+        # Each value becomes a header here, as `message[name] = value` would make it: a line
+        # break in one is refused now, before anything is sent.
+        headers = tuple(
+            POLICY.header_store_parse(name, value)
+            for name, value in [
+                ("From", self.email_from),
+                ("To", to_address),
+                # Replies reach the team that would have sent this by hand.
+                ("Reply-To", reply_to),
+                ("Subject", subject),
+                ("Date", format_datetime(now)),
+                ("Message-ID", message_id),
+            ]
         )
+        return RenderedEmail(
+            _Pieces(
+                headers=headers,
+                text=self.env.get_template(f"{template}.txt").render(context),
+                html=self.env.get_template(f"{template}.html").render(context),
+            )
+        )
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    """A rendered message before it is an `EmailMessage`: its headers (as `POLICY` stores
+    them) and its two alternatives."""
+
+    headers: tuple[tuple[str, Any], ...]
+    text: str
+    html: str
+
+    def build(self) -> EmailMessage:
+        """The message as the email package makes it (multipart/alternative, text then HTML)."""
+        message = EmailMessage(policy=POLICY)
+        for name, header in self.headers:
+            message[name] = header  # stored as it is: it was made by POLICY
+        message.set_content(self.text)
+        message.add_alternative(self.html, subtype="html")
         for part in message.iter_parts():
             del part["MIME-Version"]  # email adds it to parts too; it belongs at the top only
         return message
+
+
+class RenderedEmail(EmailMessage):
+    """A message from `Renderer.message`: an `EmailMessage` built only when it is first used
+    as one, so that sending it over SMTP (`smtp_bytes`) need not build it at all.
+
+    Reading or changing it in any way (a header, its parts, `as_bytes`) builds it first, with
+    the email package exactly as before, and from then on it is that message; `smtp_bytes` is
+    only for a message not yet built (nobody can have changed it)."""
+
+    def __init__(self, pieces: _Pieces | None = None, *, policy: Policy = POLICY) -> None:
+        if pieces is None:  # as the email package makes a message of this class for a part
+            super().__init__(policy=policy)
+        else:
+            self._pieces = pieces
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for an attribute not found: before the message is built, every one of
+        # EmailMessage's own (its headers, payload, policy...). Probes for special methods
+        # (copy, pickle) find none, as on any message.
+        pieces = None if name.startswith("__") else self.__dict__.pop("_pieces", None)
+        if pieces is None:
+            raise AttributeError(name)
+        self.__dict__.update(pieces.build().__dict__)
+        return getattr(self, name)
+
+    def email_message(self) -> EmailMessage:
+        """This message built now, as the email package makes it (what it becomes when used
+        as an `EmailMessage`)."""
+        pieces: _Pieces | None = self.__dict__.get("_pieces")
+        return pieces.build() if pieces is not None else self
+
+    def smtp_bytes(self, policy: "EmailPolicy[Any]") -> bytes | None:
+        """The bytes `email.generator.BytesGenerator(policy=policy)` would write for this
+        message (what aiosmtplib's `send_message` sends), written without building it; None
+        once it is built, or where a part's text would go as 8bit (left to the generator)."""
+        pieces: _Pieces | None = self.__dict__.get("_pieces")
+        if pieces is None:
+            return None
+        nl = policy.linesep
+        parts = []
+        for subtype, text in (("plain", pieces.text), ("html", pieces.html)):
+            # The encoding `set_content` chooses (7bit, quoted-printable or base64).
+            cte, payload = _encode_text(text, "utf-8", None, POLICY)
+            if not payload.isascii():
+                return None
+            head = _folded(f'text/{subtype}; charset="utf-8"', "Content-Type", policy)
+            head += _folded(cte, "Content-Transfer-Encoding", policy)
+            parts.append((head + nl + nl.join(NLCRE.split(payload))).encode("ascii"))
+        body = nl.encode("ascii").join(parts)
+        boundary = BytesGenerator._make_boundary()  # type: ignore[attr-defined]
+        if f"--{boundary}".encode("ascii") in body:
+            # It could be a line of a part (almost never): the generator's own search then
+            # (a new boundary, and its check for the lines `--boundary` and `--boundary--`).
+            boundary = BytesGenerator._make_boundary(body)  # type: ignore[attr-defined]
+        top = "".join(header.fold(policy=policy) for _, header in pieces.headers)
+        top += _folded("1.0", "MIME-Version", policy)
+        top += _multipart_type(boundary, policy)
+        encoding = "utf-8" if policy.utf8 else "ascii"
+        delimiter = f"--{boundary}{nl}".encode("ascii")
+        return b"".join(
+            [
+                (top + nl).encode(encoding),
+                delimiter,
+                (nl.encode("ascii") + delimiter).join(parts),
+                f"{nl}--{boundary}--{nl}".encode("ascii"),
+            ]
+        )
+
+
+def _folded(value: str, name: str, policy: Policy) -> str:
+    """`name: value` as a header line, as the generator folds it for `policy`."""
+    return str(POLICY.header_store_parse(name, value)[1].fold(policy=policy))
+
+
+_DIGIT = re.compile(r"[0-9]")
+
+
+@functools.lru_cache(maxsize=16)
+def _multipart_type_shaped(shape: str, policy: Policy) -> str:
+    return _folded(f'multipart/alternative; boundary="{shape}"', "Content-Type", policy)
+
+
+def _multipart_type(boundary: str, policy: Policy) -> str:
+    """The top Content-Type line with `boundary`, folded as the generator would fold it.
+
+    A boundary is `=` x 15, random digits, `==` (and rarely `.n`); the line is folded once
+    per shape (the boundary with its digits as 0s, the same lengths and kinds of character)
+    and the digits put back, instead of parsing and folding a new header for every message."""
+    shape = _DIGIT.sub("0", boundary)
+    return _multipart_type_shaped(shape, policy).replace(f'"{shape}"', f'"{boundary}"')

@@ -67,19 +67,79 @@ def new_message(
 
 @dataclass(frozen=True)
 class Claim:
+    """A claimed message: what the worker renders and sends it from, read by the claim's own
+    UPDATE ... RETURNING (no second read of the row)."""
+
     id: uuid.UUID
     attempts: int  # including the attempt this claim is for
+    kind: str
+    subject_id: uuid.UUID
+    to_address: str
+    message_id: str
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+_C = _OUTBOX.c
+
+
+def _claimable() -> ColumnElement[bool]:
+    """Due now (the bind `now`): pending or retrying from its time, or a lapsed claim."""
+    now = bindparam("now", type_=_C.next_attempt_at.type)
     return or_(
         and_(
-            OutboxMessage.status.in_((DeliveryStatus.pending, DeliveryStatus.retrying)),
-            OutboxMessage.next_attempt_at <= now,
+            _C.status.in_((DeliveryStatus.pending.value, DeliveryStatus.retrying.value)),
+            _C.next_attempt_at <= now,
         ),
         # A worker that died holding a claim: its lease has run out.
-        and_(OutboxMessage.status == DeliveryStatus.sending, OutboxMessage.lease_expires_at <= now),
+        and_(_C.status == DeliveryStatus.sending.value, _C.lease_expires_at <= now),
     )
+
+
+# The claim's two statements, built once (Core, bound values): built per call through the ORM,
+# they cost more CPU than their round trips, once per batch.
+# A lease that ran out on the last allowed attempt ends the message rather than retrying it.
+_END_LAPSED = (
+    update(_OUTBOX)
+    .where(
+        _C.status == DeliveryStatus.sending.value,
+        _C.lease_expires_at <= bindparam("now", type_=_C.lease_expires_at.type),
+        _C.attempts >= bindparam("max_attempts"),
+    )
+    .values(
+        status=DeliveryStatus.dead.value,
+        last_error_code="lease_expired",
+        last_error_at=bindparam("now", type_=_C.last_error_at.type),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+_CANDIDATES = (
+    select(_C.id)
+    .where(_claimable())
+    .order_by(_C.next_attempt_at, _C.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+    # Materialized, so PostgreSQL runs it once: as a plain `IN (subquery)` it may be rescanned,
+    # and each rescan skips the rows just locked and takes more than `limit`.
+    .cte("candidates")
+    .prefix_with("MATERIALIZED", dialect="postgresql")
+)
+_LAPSED = _C.status == DeliveryStatus.sending.value
+_CLAIM = (
+    update(_OUTBOX)
+    .where(_C.id.in_(select(_CANDIDATES.c.id)), _claimable())
+    .values(
+        status=DeliveryStatus.sending.value,
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("lease_until", type_=_C.lease_expires_at.type),
+        attempts=_C.attempts + 1,
+        last_error_code=case((_LAPSED, "lease_expired"), else_=_C.last_error_code),
+        last_error_at=case(
+            (_LAPSED, bindparam("now", type_=_C.last_error_at.type)), else_=_C.last_error_at
+        ),
+    )
+    .returning(_C.id, _C.attempts, _C.kind, _C.subject_id, _C.to_address, _C.message_id)
+)
 
 
 async def claim(
@@ -98,52 +158,28 @@ async def claim(
     locked with FOR UPDATE SKIP LOCKED, so concurrent workers take disjoint rows without waiting;
     SQLite runs the statement under its single write lock, so the conditional UPDATE is atomic.
     """
-    # A lease that ran out on the last allowed attempt ends the message rather than retrying it.
-    await session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.status == DeliveryStatus.sending,
-            OutboxMessage.lease_expires_at <= now,
-            OutboxMessage.attempts >= max_attempts,
-        )
-        .values(
-            status=DeliveryStatus.dead.value,
-            last_error_code="lease_expired",
-            last_error_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        .execution_options(synchronize_session=False)
+    connection = await session.connection()
+    await connection.execute(_END_LAPSED, {"now": now, "max_attempts": max_attempts})
+    rows = await connection.execute(
+        _CLAIM,
+        {
+            "now": now,
+            "limit": limit,
+            "owner": owner,
+            "lease_until": now + timedelta(seconds=lease_seconds),
+        },
     )
-    candidates = (
-        select(OutboxMessage.id)
-        .where(_claimable(now))
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        # Materialized, so PostgreSQL runs it once: as a plain `IN (subquery)` it may be
-        # rescanned, and each rescan skips the rows just locked and takes more than `limit`.
-        .cte("candidates")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    lease_expired = OutboxMessage.status == DeliveryStatus.sending
-    rows = await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(select(candidates.c.id)), _claimable(now))
-        .values(
-            status=DeliveryStatus.sending.value,
-            lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempts=OutboxMessage.attempts + 1,
-            last_error_code=case(
-                (lease_expired, "lease_expired"), else_=OutboxMessage.last_error_code
-            ),
-            last_error_at=case((lease_expired, now), else_=OutboxMessage.last_error_at),
+    claims = [
+        Claim(
+            id=r.id,
+            attempts=r.attempts,
+            kind=r.kind,
+            subject_id=r.subject_id,
+            to_address=r.to_address,
+            message_id=r.message_id,
         )
-        .returning(OutboxMessage.id, OutboxMessage.attempts)
-        .execution_options(synchronize_session=False)
-    )
-    claims = [Claim(id=r.id, attempts=r.attempts) for r in rows]
+        for r in rows
+    ]
     await session.commit()
     return claims
 
@@ -162,7 +198,6 @@ async def mark_sent(session: AsyncSession, outbox_id: uuid.UUID, *, now: datetim
     return outbox_id in await mark_all_sent(session, [outbox_id], now=now)
 
 
-_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 _MARK_SENT = (
     update(_OUTBOX)
     .where(

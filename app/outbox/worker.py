@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.clock import Clock
@@ -41,7 +40,7 @@ from app.outbox.backends import (
     one_connection,
 )
 from app.outbox.kinds import KINDS, Envelope, KindRegistry, UnknownKind
-from app.outbox.models import DeliveryStatus, OutboxMessage
+from app.outbox.models import DeliveryStatus
 from app.outbox.rendering import CannotRender, Renderer
 from app.protocol.routes import RouteTable
 
@@ -58,13 +57,9 @@ def backoff_seconds(attempts: int, base: float, rng: random.Random) -> float:
     return delay * rng.uniform(0.75, 1.25)
 
 
-@dataclass(frozen=True)
-class _Records:
-    """What one batch's messages are rendered from: the rows by id, and each kind's records
-    by subject id (a record absent was not found)."""
-
-    messages: dict[uuid.UUID, OutboxMessage]
-    subjects: dict[str, Mapping[uuid.UUID, Any]]
+# What one batch's messages are rendered from: each kind's records by subject id (a record
+# absent was not found).
+_Records = dict[str, Mapping[uuid.UUID, Any]]
 
 
 def default_owner() -> str:
@@ -151,39 +146,34 @@ class OutboxWorker:
                 await asyncio.wait_for(stop.wait(), self.settings.outbox_poll_seconds)
         logger.info("outbox worker %s stopped", self.owner)
 
-    async def _read(self, ids: list[uuid.UUID]) -> "_Records":
-        """The claimed rows and, kind by kind, the records they are about, in one short
-        session (each kind loads the whole batch's records at once)."""
+    async def _read(self, claims: Sequence[service.Claim]) -> _Records:
+        """Kind by kind, the records the claimed messages are about, in one short session
+        (each kind loads the whole batch's records at once)."""
+        by_kind: dict[str, list[uuid.UUID]] = {}
+        for claim in claims:
+            by_kind.setdefault(claim.kind, []).append(claim.subject_id)
+        subjects: _Records = {}
         async with self.sessionmaker() as session:
-            rows = await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
-            messages = {row.id: row for row in rows}
-            by_kind: dict[str, list[uuid.UUID]] = {}
-            for message in messages.values():
-                by_kind.setdefault(message.kind, []).append(message.subject_id)
-            subjects: dict[str, Mapping[uuid.UUID, Any]] = {}
             for name, subject_ids in by_kind.items():
                 try:
                     kind = self.kinds.get(name)
                 except UnknownKind:
                     continue  # each of its messages fails as it comes to be rendered
                 subjects[name] = await kind.load(session, subject_ids)
-            return _Records(messages=messages, subjects=subjects)
+        return subjects
 
-    def _render(self, outbox_id: uuid.UUID, records: "_Records") -> tuple[EmailMessage, str]:
+    def _render(self, claim: service.Claim, records: _Records) -> tuple[EmailMessage, str]:
         """The message as of now, and its recipient, from the record it is about."""
-        message = records.messages[outbox_id]  # claimed rows are never deleted
         try:
-            kind = self.kinds.get(message.kind)
+            kind = self.kinds.get(claim.kind)
         except UnknownKind:
             # Not permanent: a worker wired without this kind (an older version) gives way.
             raise _Unrenderable("unknown_kind") from None
-        record = records.subjects.get(message.kind, {}).get(message.subject_id)
+        record = records.get(claim.kind, {}).get(claim.subject_id)
         if record is None:
-            raise CannotRender(
-                "record_missing", f"Nothing to render for {message.kind} {outbox_id}."
-            )
-        envelope = Envelope(message.to_address, message.message_id, self.clock.now())
-        return kind.render(self.renderer, record, envelope), message.to_address
+            raise CannotRender("record_missing", f"Nothing to render for {claim.kind} {claim.id}.")
+        envelope = Envelope(claim.to_address, claim.message_id, self.clock.now())
+        return kind.render(self.renderer, record, envelope), claim.to_address
 
     async def _failed(self, claim: service.Claim, code: str, *, permanent: bool) -> DeliveryStatus:
         """Record a failed attempt at once: `retrying` after a backoff, or `dead`."""
@@ -314,7 +304,7 @@ class _Delivery:
         for claim in claims:
             self.expires[claim.id] = now + timedelta(seconds=self.lease)
         try:
-            records = await worker._read([c.id for c in claims])
+            records = await worker._read(claims)
         except Exception:
             logger.exception("outbox: reading a batch of %d failed", len(claims))
             for claim, outcome in zip(claims, outcomes, strict=True):
@@ -327,7 +317,7 @@ class _Delivery:
                 continue
             await self.room.acquire()
             try:
-                email, recipient = worker._render(claim.id, records)
+                email, recipient = worker._render(claim, records)
             except CannotRender as exc:
                 self.room.release()
                 logger.warning("outbox %s cannot be rendered: %s", claim.id, exc.code)
