@@ -100,6 +100,60 @@ def test_the_bytes_written_are_the_generators(
 
 
 @pytest.mark.database_independent
+@settings(max_examples=200, deadline=None)
+@given(
+    subject=st.one_of(
+        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=90),
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n")),
+        st.sampled_from(["=?utf-8?q?Hello?=", " Leading", "Trailing ", "a  b", "", "Zoë"]),
+    ),
+    local=st.one_of(st.uuids().map(str), st.text(min_size=1, max_size=80)),
+    domain=st.sampled_from(["example.org", "handoff.localhost", "x" * 70]),
+)
+def test_subjects_and_message_ids_are_written_as_the_generator_writes_them(
+    subject: str, local: str, domain: str
+) -> None:
+    """Any subject or Message-ID with no line break, short or long, plain or not."""
+    message_id = f"<{local}@{domain}>"
+    if len(f"{subject}{message_id}".splitlines()) > 1:
+        return  # refused when rendered: see test_outbox_rendering_policy
+
+    def make() -> RenderedEmail:
+        return RENDERER.message(
+            "callback_request",
+            {
+                "sender": ROUTES.body("cqc"),
+                "receiver": ROUTES.body("lgsco"),
+                "reference": "REF-1",
+                "name": "Ada",
+                "contact_number": "07911 123456",
+                "provider": "Sunrise",
+                "link": None,
+            },
+            subject=subject,
+            to_address="intake@example.org",
+            reply_to="concerns@example.org",
+            message_id=message_id,
+            now=NOW,
+        )
+
+    for (utf8, cte_type), sending_policy in SENDING:
+        try:
+            expected: bytes | type[Exception] = flatten_message(
+                make(), utf8=utf8, cte_type=cte_type
+            )
+        except Exception as error:  # e.g. a Message-ID the email package cannot parse
+            expected = type(error)
+        if isinstance(expected, type):
+            with pytest.raises(expected):
+                make().smtp_bytes(sending_policy)
+            continue
+        written = make().smtp_bytes(sending_policy)
+        assert written is not None
+        assert written == _as_generated(make, written, utf8, cte_type)
+
+
+@pytest.mark.database_independent
 def test_the_usual_message_is_written_without_the_email_package() -> None:
     """An ASCII or accented caller's email (its lines are long: quoted-printable) is written,
     and its header folds and boundary line are the generator's."""

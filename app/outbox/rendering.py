@@ -9,6 +9,7 @@ were validated to a safe alphabet, and the addresses come from the route table a
 
 import functools
 import re
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -153,20 +154,21 @@ class Renderer:
         """`template`.txt and .html rendered with `context` (plus `subject` and `greeting`),
         with the headers every message carries."""
         context = {**context, "subject": subject, "greeting": greeting(now)}
-        # Each value becomes a header here, as `message[name] = value` would make it: a line
-        # break in one is refused now, before anything is sent.
-        headers = tuple(
-            POLICY.header_store_parse(name, value)
-            for name, value in [
-                ("From", self.email_from),
-                ("To", to_address),
-                # Replies reach the team that would have sent this by hand.
-                ("Reply-To", reply_to),
-                ("Subject", subject),
-                ("Date", format_datetime(now)),
-                ("Message-ID", message_id),
-            ]
+        headers = (
+            ("From", self.email_from),
+            ("To", to_address),
+            # Replies reach the team that would have sent this by hand.
+            ("Reply-To", reply_to),
+            ("Subject", subject),
+            ("Date", format_datetime(now)),
+            ("Message-ID", message_id),
         )
+        for _, value in headers:
+            # Refused now, before anything is sent, as `message[name] = value` refuses it.
+            if len(value.splitlines()) > 1:
+                raise ValueError(
+                    "Header values may not contain linefeed or carriage return characters"
+                )
         return RenderedEmail(
             _Pieces(
                 headers=headers,
@@ -181,15 +183,15 @@ class _Pieces:
     """A rendered message before it is an `EmailMessage`: its headers (as `POLICY` stores
     them) and its two alternatives."""
 
-    headers: tuple[tuple[str, Any], ...]
+    headers: tuple[tuple[str, str], ...]
     text: str
     html: str
 
     def build(self) -> EmailMessage:
         """The message as the email package makes it (multipart/alternative, text then HTML)."""
         message = EmailMessage(policy=POLICY)
-        for name, header in self.headers:
-            message[name] = header  # stored as it is: it was made by POLICY
+        for name, value in self.headers:
+            message[name] = value
         message.set_content(self.text)
         message.add_alternative(self.html, subtype="html")
         for part in message.iter_parts():
@@ -250,7 +252,7 @@ class RenderedEmail(EmailMessage):
             # It could be a line of a part (almost never): the generator's own search then
             # (a new boundary, and its check for the lines `--boundary` and `--boundary--`).
             boundary = BytesGenerator._make_boundary(body)  # type: ignore[attr-defined]
-        top = "".join(header.fold(policy=policy) for _, header in pieces.headers)
+        top = "".join(_header_line(name, value, policy) for name, value in pieces.headers)
         top += _folded("1.0", "MIME-Version", policy)
         top += _multipart_type(boundary, policy)
         encoding = "utf-8" if policy.utf8 else "ascii"
@@ -268,6 +270,32 @@ class RenderedEmail(EmailMessage):
 def _folded(value: str, name: str, policy: Policy) -> str:
     """`name: value` as a header line, as the generator folds it for `policy`."""
     return str(POLICY.header_store_parse(name, value)[1].fold(policy=policy))
+
+
+# A Message-ID as handoff makes them (`<uuid@domain>`): the header object's text is the value.
+_PLAIN_MESSAGE_ID = re.compile(r"<[0-9a-f-]+@[A-Za-z0-9.-]+>")
+
+
+def _header_line(name: str, value: str, policy: Policy) -> str:
+    """The header line the generator writes for `name: value` under `policy`.
+
+    The Subject and Message-ID differ from message to message: where the email package would
+    write them as they are (printable ASCII with nothing to decode, on one line), they are
+    written so without parsing a header for each; any other value goes through the registry
+    (whose header objects keep their folded forms, see `_FoldedOnce`)."""
+    if len(name) + 2 + len(value) <= (policy.max_line_length or sys.maxsize) and (
+        (
+            name == "Subject"
+            and value.isascii()
+            and value.isprintable()
+            and value == value.strip()
+            and "=?" not in value
+            and value
+        )
+        or (name == "Message-ID" and _PLAIN_MESSAGE_ID.fullmatch(value))
+    ):
+        return f"{name}: {value}{policy.linesep}"
+    return _folded(value, name, policy)
 
 
 _DIGIT = re.compile(r"[0-9]")
