@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import callbacks, outbox_drain, report, write_path
+from bench import callbacks, outbox_drain, report, write_calls, write_path
 from bench.common import Config, Result
 
 # Each benchmark is a module with run(config) -> list[Result], run in this order by `all`.
@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Result]]] = {
     "report": report.run,
     "outbox-drain": outbox_drain.run,
     "callbacks": callbacks.run,
+    "write-calls": write_calls.run,
 }
 
 
