@@ -39,7 +39,9 @@ class Settings(BaseSettings):
         default="handoff@localhost", description="From address of outgoing email."
     )
     email_templates_dir: Path = Field(
-        default=PROJECT_ROOT / "email_templates", description="Folder of email templates."
+        default=PROJECT_ROOT / "email_templates",
+        description="Folder of email templates. Each is read once per process: restart the "
+        "service (and `handoff outbox work`) after changing one.",
     )
     public_url: str | None = Field(
         default=None,
