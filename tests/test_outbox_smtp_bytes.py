@@ -182,6 +182,12 @@ def test_a_message_used_as_an_email_message_is_left_to_the_email_package() -> No
     assert b"X-Extra" not in flatten_message(twin)  # the copy is a message of its own
     assert message.email_message() is message
 
+    unbuilt = _callback("cqc", "Ada Lovelace", "Sunrise Care Home")
+    unbuilt.preamble = "Set before it was built."
+    assert unbuilt.preamble == "Set before it was built."  # building it kept what was set
+    assert unbuilt.smtp_bytes(policy.SMTP) is None
+    assert flatten_message(unbuilt).count(b"Set before it was built.") == 1
+
 
 @pytest.mark.database_independent
 def test_short_lines_go_as_7bit_or_are_left_to_the_generator_as_8bit(tmp_path: Path) -> None:

@@ -180,8 +180,8 @@ class Renderer:
 
 @dataclass(frozen=True)
 class _Pieces:
-    """A rendered message before it is an `EmailMessage`: its headers (as `POLICY` stores
-    them) and its two alternatives."""
+    """A rendered message before it is an `EmailMessage`: its headers' names and values (each
+    value checked for line breaks) and its two alternatives."""
 
     headers: tuple[tuple[str, str], ...]
     text: str
@@ -217,11 +217,22 @@ class RenderedEmail(EmailMessage):
         # Only called for an attribute not found: before the message is built, every one of
         # EmailMessage's own (its headers, payload, policy...). Probes for special methods
         # (copy, pickle) find none, as on any message.
-        pieces = None if name.startswith("__") else self.__dict__.pop("_pieces", None)
-        if pieces is None:
+        if name.startswith("__") or not self._build():
             raise AttributeError(name)
-        self.__dict__.update(pieces.build().__dict__)
         return getattr(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "_pieces":
+            self._build()  # so that what is set is not overwritten by the build
+        super().__setattr__(name, value)
+
+    def _build(self) -> bool:
+        """Build the message now if it is not built yet; whether it was built now."""
+        pieces: _Pieces | None = self.__dict__.pop("_pieces", None)
+        if pieces is None:
+            return False
+        self.__dict__.update(pieces.build().__dict__)
+        return True
 
     def email_message(self) -> EmailMessage:
         """This message built now, as the email package makes it (what it becomes when used
@@ -259,7 +270,7 @@ class RenderedEmail(EmailMessage):
         delimiter = f"--{boundary}{nl}".encode("ascii")
         return b"".join(
             [
-                (top + nl).encode(encoding),
+                (top + nl).encode(encoding, "surrogateescape"),  # as the generator encodes
                 delimiter,
                 (nl.encode("ascii") + delimiter).join(parts),
                 f"{nl}--{boundary}--{nl}".encode("ascii"),
