@@ -169,17 +169,7 @@ async def claim(
             "lease_until": now + timedelta(seconds=lease_seconds),
         },
     )
-    claims = [
-        Claim(
-            id=r.id,
-            attempts=r.attempts,
-            kind=r.kind,
-            subject_id=r.subject_id,
-            to_address=r.to_address,
-            message_id=r.message_id,
-        )
-        for r in rows
-    ]
+    claims = [Claim(**row._mapping) for row in rows]  # RETURNING names Claim's fields
     await session.commit()
     return claims
 
