@@ -19,7 +19,7 @@ import importlib
 import os
 import pstats
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ from bench.common import Config, Result, make_key, scratch_database
 from bench.write_path import WRITTEN, request_body
 
 Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 
 async def _count(app: Any, headers: dict[str, str], warmup: int, measured: int) -> pstats.Stats:
