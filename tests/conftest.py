@@ -53,6 +53,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(skip)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `both_paths` runs twice: with the app's hot path (core.hot_path) and
+    with every request through FastAPI's own handler, expecting the same either way."""
+    if "hot_path" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_paths"):
+        metafunc.parametrize(
+            "hot_path", [True, False], ids=["hot path", "full path"], indirect=True
+        )
+
+
+@pytest.fixture
+def hot_path(request: pytest.FixtureRequest) -> bool:
+    """Settings.hot_path for the test's app: on, unless the test runs both ways."""
+    return bool(getattr(request, "param", True))
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
@@ -99,11 +114,12 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings(database_url: str, tmp_path: Path, hot_path: bool) -> Settings:
     return Settings(
         database_url=database_url,
         email_dir=tmp_path / "outbox",
         outbox_worker_enabled=False,
+        hot_path=hot_path,
         _env_file=None,  # type: ignore[call-arg]
     )
 

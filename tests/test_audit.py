@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event, func, select
 from typer.testing import CliRunner
 
@@ -19,6 +20,9 @@ from app.core.settings import Settings, get_settings
 from tests.conftest import Key, Keys
 from tests.helpers import CALLER, assert_problem, failure, iso, to_lgsco
 from tests.test_signposts_feedback import FEEDBACK
+
+# The hot operations' answers, with the hot path and without it (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
 
 Row = tuple[str, str | None, str, str, str]  # actor, actor key, action, record type, record id
 

@@ -37,6 +37,9 @@ from tests.helpers import (
 )
 from tests.server import Server, clean_env, free_port, script
 
+# The hot operations' answers, with the hot path and without it (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
+
 INSERT_TRANSFER = "INSERT INTO transfers"
 STORE_ANSWER = "UPDATE idempotency_keys"
 

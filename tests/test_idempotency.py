@@ -32,6 +32,9 @@ from tests.helpers import (
 )
 from tests.outbox_support import SmtpServer, worker
 
+# The hot operations' answers, with the hot path and without it (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
+
 OPENAPI = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 
 

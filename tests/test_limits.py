@@ -14,6 +14,9 @@ from app.signposts.models import Signpost
 from tests.conftest import Key
 from tests.helpers import assert_problem, count, failure, to_lgsco
 
+# The hot operations' answers, with the hot path and without it (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
+
 OPENAPI = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 LIMIT = 16 * 1024
 

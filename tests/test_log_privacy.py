@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.helpers import CALLER, failure, to_cqc, to_lgsco
 from tests.outbox_support import SmtpServer
 from tests.server import Server, clean_env, free_port, run, script
+
+# The hot operations' answers, with the hot path and without it (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
 
 WAIT_SECONDS = 60  # how long to wait for the worker before giving up (not a measurement)
 
@@ -54,7 +58,7 @@ def wait_for(what: str, check: Callable[[], Any], server: Server) -> Any:
 
 
 def test_no_callers_details_in_any_log_line_of_a_whole_story(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, hot_path: bool
 ) -> None:
     smtp = SmtpServer().start()
     port = free_port()
@@ -65,6 +69,7 @@ def test_no_callers_details_in_any_log_line_of_a_whole_story(
         HANDOFF_SMTP_PORT=str(smtp.port),
         HANDOFF_LOG_LEVEL="DEBUG",
         HANDOFF_LOG_FORMAT="json",
+        HANDOFF_HOT_PATH=str(hot_path).lower(),
         HANDOFF_OUTBOX_POLL_SECONDS="0.2",
         HANDOFF_CALLBACK_RETENTION_DAYS="0",  # purged as soon as the request is closed
         HANDOFF_PURGE_INTERVAL_SECONDS="0.5",

@@ -12,6 +12,9 @@ from app.outbox import metrics as outbox_metrics
 from tests.conftest import Key
 from tests.helpers import failure, to_lgsco
 
+# The hot operations' answers, with the hot path and without it (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
+
 
 async def scrape(client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     response = await client.get("/metrics")

@@ -14,6 +14,9 @@ from app.core.settings import Settings
 from tests.conftest import Key
 from tests.helpers import CALLER, failure, to_lgsco
 
+# The hot operations' answers, with the hot path and without it (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
+
 LogLines = Callable[[], list[dict[str, Any]]]
 
 

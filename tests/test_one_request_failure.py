@@ -6,9 +6,14 @@ back through the API: the transfer, the call back request, the caller's details,
 
 from datetime import timedelta
 
+import pytest
+
 from app.core.clock import FixedClock
 from tests.conftest import Key
 from tests.helpers import failure, iso, to_lgsco
+
+# The hot operations' answers, with the hot path and without it (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
 
 
 async def test_a_failed_transfer_in_one_request_is_stored_with_its_call_back(

@@ -3,6 +3,7 @@ the wait limit, a transfer nobody finished, contact reasons, and the lists behin
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent
@@ -11,6 +12,9 @@ from app.core.settings import Settings
 from app.transfers.jobs import close_forgotten_transfers, no_outcome_job
 from tests.conftest import Key
 from tests.helpers import assert_problem, failure, iso, to_cqc, to_lgsco
+
+# The hot operations' answers, with the hot path and without it (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
 
 
 async def start(client, key: Key, body: dict) -> dict:

@@ -18,6 +18,9 @@ from app.protocol.routes import RouteTable
 from tests.conftest import Key, Keys
 from tests.helpers import assert_problem
 
+# The hot operations' answers, with the hot path and without it (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
+
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

@@ -43,12 +43,13 @@ CHECKS = [
 
 @pytest.fixture
 async def fuzzed_app(
-    database_url: str, tmp_path: Path, clock: FixedClock, routes: RouteTable
+    database_url: str, tmp_path: Path, clock: FixedClock, routes: RouteTable, hot_path: bool
 ) -> AsyncIterator[Any]:
     settings = Settings(
         database_url=database_url,
         email_dir=tmp_path / "outbox",
         outbox_worker_enabled=False,
+        hot_path=hot_path,
         rate_limit="1000000/minute",  # this test is about the document, not the limit
         _env_file=None,  # type: ignore[call-arg]
     )
@@ -106,15 +107,33 @@ def reach_known_records(case: Any, known: dict[str, str]) -> None:
             case.path_parameters[name] = known[name]
 
 
-@schema.parametrize()
-@settings(
+def fuzz(case: Any, app: Any, key: Key, known: dict[str, str]) -> None:
+    reach_known_records(case, known)
+    case.call_and_validate(app=app, headers=key.headers, checks=CHECKS)
+
+
+FUZZING = settings(
     max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,
 )
+
+
+@schema.parametrize()
+@FUZZING
 def test_every_operation_answers_as_documented(
     case: Any, fuzzed_app: Any, fuzz_key: Key, known_ids: dict[str, str]
 ) -> None:
-    reach_known_records(case, known_ids)
-    case.call_and_validate(app=fuzzed_app, headers=fuzz_key.headers, checks=CHECKS)
+    fuzz(case, fuzzed_app, fuzz_key, known_ids)
+
+
+# The two operations of the hot path (app/core/hot_path.py) once more, with every request
+# through FastAPI's own handler: the document holds both ways.
+@schema.include(operation_id=["start_transfer", "record_transfer_failed"]).parametrize()
+@FUZZING
+@pytest.mark.parametrize("hot_path", [False], ids=["full path"], indirect=True)
+def test_the_hot_operations_answer_as_documented_without_the_hot_path(
+    case: Any, fuzzed_app: Any, fuzz_key: Key, known_ids: dict[str, str]
+) -> None:
+    fuzz(case, fuzzed_app, fuzz_key, known_ids)

@@ -8,6 +8,9 @@ from app.core.clock import FixedClock
 from tests.conftest import Key, Keys
 from tests.helpers import CALLER, assert_problem, failure, iso, to_cqc, to_lgsco
 
+# The hot operations' answers, with the hot path and without it (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
+
 
 async def start(client, key: Key, body: dict) -> dict:
     response = await client.post("/v1/transfers", json=body, headers=key.headers)

@@ -143,6 +143,7 @@ def require(role: Role, *also: Role):  # type: ignore[no-untyped-def]
         return principal
 
     _dependency.required_role = role  # type: ignore[attr-defined]  # read by core.openapi
+    _dependency.admits = (role, *also)  # type: ignore[attr-defined]  # read by core.hot_path
     return _dependency
 
 

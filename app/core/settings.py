@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         default=False, description="Mark session cookies Secure (set true behind HTTPS)."
     )
+    hot_path: bool = Field(
+        default=True,
+        description="Serve the two hot operations (POST /v1/transfers and its /failed) "
+        "without FastAPI's dependency solving when a request is plainly valid; the answers "
+        "are the same either way. False sends every request through FastAPI's own handler.",
+    )
     max_body_bytes: int = Field(
         default=16 * 1024,
         ge=1024,

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Query, status
 
 from app.core.auth import AnyKey, TeamLeader
 from app.core.deps import Session
+from app.core.hot_path import hot_path
 from app.core.months import Month, MonthText
 from app.core.pagination import Cursor, PageSize
 from app.core.validation import enum_schema, one_of
@@ -34,6 +35,7 @@ def _read(transfer: Transfer, ctx: RequestContext, callback_id: uuid.UUID | None
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="start_transfer")
+@hot_path
 async def start_transfer(
     body: TransferCreate, principal: AnyKey, session: Session, ctx: Context
 ) -> TransferRead:
@@ -154,6 +156,7 @@ async def record_hung_up(
 
 
 @router.post("/{transfer_id}/failed", operation_id="record_transfer_failed")
+@hot_path
 async def record_failed(
     transfer_id: uuid.UUID, body: TransferFail, principal: AnyKey, session: Session, ctx: Context
 ) -> TransferRead:
