@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from email.message import EmailMessage
+from typing import NamedTuple, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.callbacks.models import CallbackRequest, CallerDetails
@@ -20,7 +21,45 @@ from app.protocol.routes import Body
 
 KIND = "callback_request"
 
-CallbackEmailRecord = tuple[CallbackRequest, CallerDetails | None]
+
+class CallbackFields(Protocol):
+    """What the email says of the call back request: a `CallbackRequest`, or its columns."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def from_org(self) -> str: ...
+    @property
+    def to_org(self) -> str: ...
+    @property
+    def sender_reference(self) -> str: ...
+
+
+class CallerFields(Protocol):
+    """What the email says of the caller: a `CallerDetails`, or its columns."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def contact_number(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+
+
+class _Callback(NamedTuple):
+    id: uuid.UUID
+    from_org: str
+    to_org: str
+    sender_reference: str
+
+
+class _Caller(NamedTuple):
+    name: str
+    contact_number: str
+    provider: str
+
+
+CallbackEmailRecord = tuple[CallbackFields, CallerFields | None]
 
 
 def callback_request_subject(sender: Body, reference: str) -> str:
@@ -29,8 +68,8 @@ def callback_request_subject(sender: Body, reference: str) -> str:
 
 def render_callback_request(
     renderer: Renderer,
-    callback: CallbackRequest,
-    caller: CallerDetails | None,
+    callback: CallbackFields,
+    caller: CallerFields | None,
     *,
     to_address: str,
     message_id: str,
@@ -67,15 +106,36 @@ def render_callback_request(
     )
 
 
+# Only the columns the email shows, not the ORM's objects: loading a batch's records is once
+# per batch, but building objects for each was a tenth of the worker's time.
+_LOAD = (
+    select(
+        CallbackRequest.id,
+        CallbackRequest.from_org,
+        CallbackRequest.to_org,
+        CallbackRequest.sender_reference,
+        CallerDetails.callback_request_id,
+        CallerDetails.name,
+        CallerDetails.contact_number,
+        CallerDetails.provider,
+    )
+    .outerjoin(CallerDetails, CallerDetails.callback_request_id == CallbackRequest.id)
+    .where(CallbackRequest.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 async def _load(
     session: AsyncSession, ids: list[uuid.UUID]
 ) -> Mapping[uuid.UUID, CallbackEmailRecord]:
-    rows = await session.execute(
-        select(CallbackRequest, CallerDetails)
-        .outerjoin(CallerDetails, CallerDetails.callback_request_id == CallbackRequest.id)
-        .where(CallbackRequest.id.in_(ids))
-    )
-    return {callback.id: (callback, caller) for callback, caller in rows.all()}
+    connection = await session.connection()
+    rows = await connection.execute(_LOAD, {"ids": ids})
+    return {
+        row[0]: (
+            _Callback(*row[:4]),
+            _Caller(*row[5:]) if row[4] is not None else None,  # None: purged
+        )
+        for row in rows
+    }
 
 
 def _render(renderer: Renderer, record: CallbackEmailRecord, envelope: Envelope) -> EmailMessage:
