@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect, Engine, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import TypeDecorator
 
 
@@ -60,8 +61,36 @@ NAMING_CONVENTION = {
 }
 
 
+def _columns_of(cls: type) -> frozenset[str]:
+    """The names of `cls`'s column attributes (worked out once per class)."""
+    found: frozenset[str] | None = cls.__dict__.get("_column_keys")
+    if found is None:
+        found = frozenset(sa_inspect(cls).column_attrs.keys())
+        type.__setattr__(cls, "_column_keys", found)
+    return found
+
+
+def _constructor(self: Any, **kwargs: Any) -> None:
+    """SQLAlchemy's declarative constructor, except that a column's value goes straight into
+    the instance's dict rather than through the attribute's change events: a new object has
+    no earlier value to compare, and a flush's INSERT reads the dict. Anything else (a
+    relationship) is set as before, with its events."""
+    cls = type(self)
+    columns = _columns_of(cls)
+    values = self.__dict__
+    for key, value in kwargs.items():
+        if key in columns:
+            values[key] = value
+        elif hasattr(cls, key):
+            setattr(self, key, value)
+        else:
+            raise TypeError(f"{key!r} is an invalid keyword argument for {cls.__name__}")
+
+
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    registry = registry(
+        metadata=MetaData(naming_convention=NAMING_CONVENTION), constructor=_constructor
+    )
 
 
 logger = logging.getLogger("handoff.database")
