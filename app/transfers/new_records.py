@@ -63,10 +63,13 @@ async def insert(session: AsyncSession, *records: Base) -> None:
     """
     # The session's connection and transaction, without the ORM's execution layer on top.
     connection = await session.connection()
-    columns = zip(_COLUMN_KEYS, records, strict=True)
+    # Each object's values as its instance dict holds them: what reading each attribute
+    # would give for an object no session has seen (a column never set is None), without the
+    # attribute machinery.
+    columns = [(keys, vars(record)) for keys, record in zip(_COLUMN_KEYS, records, strict=True)]
     if connection.dialect.name == "postgresql":
-        params = {bind: getattr(record, key) for keys, record in columns for key, bind in keys}
+        params = {bind: values.get(key) for keys, values in columns for key, bind in keys}
         await connection.execute(_INSERT_NEW_RECORDS, params)
         return
-    for insert, (keys, record) in zip(_INSERTS_ONE_BY_ONE, columns, strict=True):
-        await connection.execute(insert, {key: getattr(record, key) for key, _ in keys})
+    for insert, (keys, values) in zip(_INSERTS_ONE_BY_ONE, columns, strict=True):
+        await connection.execute(insert, {key: values.get(key) for key, _ in keys})
