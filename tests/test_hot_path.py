@@ -114,17 +114,20 @@ async def story(application: Any, now: datetime, solves: HandlerCounter) -> list
             return response
 
         start = "/v1/transfers"
+
+        async def raw(label: str, who: str, content_type: str, content: bytes) -> None:
+            await post(label, who, start, {**auth, "Content-Type": content_type}, content=content)
+
         await post(
             "failed in one request", HOT, start, auth, json=to_lgsco(now, outcome=failed_outcome)
         )
         waiting = await post("waiting", HOT, start, auth, json=to_lgsco(now))
         another = await post("another waiting", HOT, start, auth, json=to_lgsco(now))
-        await post(
+        await raw(
             "charset given",
             HOT,
-            start,
-            {**auth, "Content-Type": "application/json; charset=utf-8"},
-            content=b'{"to_org": "lgsco", "sender_reference": "CQC-2", "permission_to_share_at": "'
+            "application/json; charset=utf-8",
+            b'{"to_org": "lgsco", "sender_reference": "CQC-2", "permission_to_share_at": "'
             + iso(now).encode()
             + b'"}',
         )
@@ -142,34 +145,10 @@ async def story(application: Any, now: datetime, solves: HandlerCounter) -> list
         bad_number = {**failed_outcome, "caller": {**CALLER, "contact_number": "12"}}
         await post("bad number", FULL, start, auth, json=to_lgsco(now, outcome=bad_number))
         await post("a list", FULL, start, auth, json=[1, 2])
-        await post(
-            "broken JSON",
-            FULL,
-            start,
-            {**auth, "Content-Type": "application/json"},
-            content=b'{"to_org": ',
-        )
-        await post(
-            "empty body",
-            FULL,
-            start,
-            {**auth, "Content-Type": "application/json"},
-            content=b"",
-        )
-        await post(
-            "JSON by another name",
-            FULL,
-            start,
-            {**auth, "Content-Type": "application/vnd.api+json"},
-            content=b'{"to_org": "lgsco"}',
-        )
-        await post(
-            "plain text",
-            NONE,
-            start,
-            {**auth, "Content-Type": "text/plain"},
-            content=b'{"to_org": "lgsco"}',
-        )
+        await raw("broken JSON", FULL, "application/json", b'{"to_org": ')
+        await raw("empty body", FULL, "application/json", b"")
+        await raw("JSON by another name", FULL, "application/vnd.api+json", b'{"to_org": "lgsco"}')
+        await raw("plain text", NONE, "text/plain", b'{"to_org": "lgsco"}')
         await post("no key", FULL, start, {}, json=to_lgsco(now))
         await post(
             "unknown key", FULL, start, {"Authorization": "Bearer hk_nope"}, json=to_lgsco(now)
