@@ -17,6 +17,7 @@ import fastapi.routing
 import httpx
 import pytest
 from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
 
 from app.audit.models import AuditEvent
 from app.callbacks.models import CallbackRequest, CallerDetails
@@ -227,6 +228,13 @@ def test_a_hot_endpoint_with_a_parameter_it_cannot_work_out_is_refused_when_buil
         @hot_path
         async def odd(principal: AnyKey, session: Session, page: int = 1) -> dict[str, int]:
             return {"page": page}
+
+    with pytest.raises(TypeError, match="needs a response model, as JSON"):
+
+        @router.post("/v1/text", response_class=PlainTextResponse)
+        @hot_path
+        async def text(principal: AnyKey, session: Session) -> str:
+            return "ok"
 
     plain = APIRouter(route_class=IdempotentAPIRoute)
 

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
 from fastapi.routing import APIRoute, serialize_response
@@ -138,6 +139,9 @@ class HotPath:
                 raise TypeError(f"the hot path of {route.path} cannot take {what}")
         if route._embed_body_fields or not inspect.iscoroutinefunction(dependant.call):
             raise TypeError(f"the hot path of {route.path} needs an async endpoint, body as is")
+        # FastAPI answers such a route with Response(dump_json bytes): so does the hot path.
+        if route.response_field is None or not isinstance(route.response_class, DefaultPlaceholder):
+            raise TypeError(f"the hot path of {route.path} needs a response model, as JSON")
         self.route = route
         self.call = dependant.call
         self.path_fields = dependant.path_params
