@@ -61,12 +61,14 @@ NAMING_CONVENTION = {
 }
 
 
+_column_names: dict[type, frozenset[str]] = {}
+
+
 def _columns_of(cls: type) -> frozenset[str]:
     """The names of `cls`'s column attributes (worked out once per class)."""
-    found: frozenset[str] | None = cls.__dict__.get("_column_keys")
+    found = _column_names.get(cls)
     if found is None:
-        found = frozenset(sa_inspect(cls).column_attrs.keys())
-        type.__setattr__(cls, "_column_keys", found)
+        found = _column_names[cls] = frozenset(sa_inspect(cls).column_attrs.keys())
     return found
 
 
