@@ -33,7 +33,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
 from fastapi.routing import APIRoute, serialize_response
 
-from app.core.auth import bearer_secret, identify
+from app.core.auth import identify
 from app.core.database import get_session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,13 +61,12 @@ async def _session(request: Request) -> Any:
 
 def _principal(admits: tuple[Any, ...]) -> Resolver:
     async def resolve(request: Request) -> Any:
-        if bearer_secret(request) is None:
-            return _DECLINE
         session = getattr(request.state, "session", None)
         if session is None:
             return _DECLINE
         # The key cache, and the rate limit counted once for the request, as auth's
-        # dependency does it; a 429 is raised here exactly as it would be there.
+        # dependency does it (None without a bearer key); a 429 is raised here exactly as it
+        # would be there.
         principal = await identify(request, session)
         if principal is None or not any(principal.can(role) for role in admits):
             return _DECLINE
