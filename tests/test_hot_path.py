@@ -66,7 +66,7 @@ class HandlerCounter:
 
 
 @pytest.fixture
-def solves(monkeypatch: pytest.MonkeyPatch) -> HandlerCounter:
+def handler_runs(monkeypatch: pytest.MonkeyPatch) -> HandlerCounter:
     counter = HandlerCounter()
     describe = fastapi.routing._extract_endpoint_context
     monkeypatch.setattr(fastapi.routing, "_extract_endpoint_context", counter.wrap(describe))
@@ -94,7 +94,7 @@ HOT, FULL, NONE = "hot path", "FastAPI's handler", "no handler"
 Step = tuple[str, str, httpx.Response, int]
 
 
-async def story(application: Any, now: datetime, solves: HandlerCounter) -> list[Step]:
+async def story(application: Any, now: datetime, handler_runs: HandlerCounter) -> list[Step]:
     """The requests, in order."""
     keys = Keys(application)
     agent = await keys.make("cqc", Role.agent, "desk")
@@ -109,9 +109,9 @@ async def story(application: Any, now: datetime, solves: HandlerCounter) -> list
         async def post(
             label: str, hot: str, path: str, headers: dict[str, str], **kwargs: Any
         ) -> httpx.Response:
-            solved = solves.calls
+            runs_before = handler_runs.calls
             response = await client.post(path, headers=headers, **kwargs)
-            steps.append((label, hot, response, solves.calls - solved))
+            steps.append((label, hot, response, handler_runs.calls - runs_before))
             return response
 
         start = "/v1/transfers"
@@ -192,13 +192,13 @@ def _seen(response: httpx.Response) -> tuple[int, dict[str, str], str]:
 
 
 async def test_the_hot_path_answers_as_fastapis_handler_does(
-    two_apps: dict[bool, Any], clock: FixedClock, solves: HandlerCounter
+    two_apps: dict[bool, Any], clock: FixedClock, handler_runs: HandlerCounter
 ) -> None:
     told: dict[bool, list[Step]] = {}
     written: dict[bool, dict[str, int]] = {}
     before = {model.__name__: 0 for model in TABLES}
     for on in (True, False):
-        told[on] = await story(two_apps[on], clock.now(), solves)
+        told[on] = await story(two_apps[on], clock.now(), handler_runs)
         totals = {model.__name__: await count(two_apps[on], model) for model in TABLES}
         written[on] = {name: totals[name] - before[name] for name in totals}
         before = totals
