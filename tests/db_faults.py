@@ -89,7 +89,10 @@ class ConnectionFaults:
 class TcpProxy:
     """A TCP proxy in front of a real server, run in a thread: `cut()` drops every
     connection through it and refuses new ones (the database is unreachable), `restore()`
-    accepts them again."""
+    accepts them again. `lose_answer_with(marker)`: the next answer from the server that
+    holds `marker` is not passed on, and every connection is dropped there (the server did
+    the work; its answer is lost on the way), once; `then_refuse`: and new connections are
+    refused from that moment, until `restore()`."""
 
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
@@ -101,14 +104,31 @@ class TcpProxy:
         self._thread.start()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._lose: bytes | None = None
+        self._then_refuse = False
+        self.answers_lost = 0
         self.restore()
 
     def _call(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def lose_answer_with(self, marker: bytes, *, then_refuse: bool = False) -> None:
+        self._lose, self._then_refuse = marker, then_refuse
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, answers: bool
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if answers and self._lose is not None and self._lose in data:
+                    self._lose = None
+                    self.answers_lost += 1
+                    if self._then_refuse and self._server is not None:
+                        self._server.close()
+                        self._server = None
+                    for each in list(self._writers):
+                        each.transport.abort()
+                    return
                 writer.write(data)
                 await writer.drain()
         except OSError:
@@ -125,7 +145,8 @@ class TcpProxy:
         pair = {writer, upstream_writer}
         self._writers |= pair
         await asyncio.gather(
-            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+            self._pipe(reader, upstream_writer, answers=False),
+            self._pipe(upstream_reader, writer, answers=True),
         )
         self._writers -= pair
 

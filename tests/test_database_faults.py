@@ -319,11 +319,14 @@ async def test_during_an_outage_requests_on_one_keep_alive_connection_all_get_50
     assert all(r["level"] == "warning" and "stack" not in r for r in unavailable)
 
 
+@pytest.mark.parametrize("writes", ["keyed starts", "one-request failures without a key"])
 async def test_terminating_every_backend_of_the_pool_under_load_loses_nothing_and_answers_no_5xx(
-    postgres_url: str, cqc_agent: Key, tmp_path: Path
+    postgres_url: str, cqc_agent: Key, tmp_path: Path, writes: str
 ) -> None:
-    """A bounded load of writes (each with its Idempotency-Key, as the integration sends
-    them) and reads, while every backend of the service's pool is terminated four times."""
+    """A bounded load of writes and reads, while every backend of the service's pool is
+    terminated four times. The writes are either starts with an Idempotency-Key each, as the
+    integration sends them, or one-request failures with no key, whose one statement is its
+    own transaction (tests/test_statement_alone.py)."""
     clients, rounds, per_client = 6, 4, 30
     server = serve(postgres_url, tmp_path)
     real = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
@@ -341,8 +344,14 @@ async def test_terminating_every_backend_of_the_pool_under_load_loses_nothing_an
 
     async def load(client_no: int, http: httpx.AsyncClient) -> None:
         for n in range(per_client):
-            body = to_lgsco(datetime.now(UTC), sender_reference=f"T-{client_no}-{n}")
-            headers = {**cqc_agent.headers, "Idempotency-Key": f"t-{client_no}-{n}"}
+            reference = f"T-{client_no}-{n}"
+            if writes == "keyed starts":
+                body = to_lgsco(datetime.now(UTC), sender_reference=reference)
+                headers = {**cqc_agent.headers, "Idempotency-Key": f"t-{client_no}-{n}"}
+            else:
+                outcome = {"status": "failed", **failure("high_call_volume", caller=dict(CALLER))}
+                body = to_lgsco(datetime.now(UTC), sender_reference=reference, outcome=outcome)
+                headers = cqc_agent.headers
             write = await http.post("/v1/transfers", json=body, headers=headers)
             answered("POST", write)
             if write.status_code == 201:
@@ -379,12 +388,22 @@ async def test_terminating_every_backend_of_the_pool_under_load_loses_nothing_an
     saved = await asyncpg.connect(real)
     try:
         ids = {str(row["id"]) for row in await saved.fetch("SELECT id FROM transfers")}
+        if writes != "keyed starts":  # each with all its rows, once
+            for table, each in [
+                ("callback_requests", 1),
+                ("caller_details", 1),
+                ("outbox_messages", 1),
+                ("audit_events WHERE record_type <> 'api_key'", 2),  # not the key's own
+            ]:
+                rows = await saved.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608
+                assert rows == each * len(created), (table, rows)
     finally:
         await saved.close()
     assert ids == set(created)
     records = server.log_records()
     assert not [r for r in records if r["level"] in ("error", "critical")]
-    # Each termination left the next request a dead connection, and it ran again.
-    runs_again = [r for r in records if "runs again on a fresh one" in r["message"]]
+    # Each termination left the next request a dead connection, and it ran again (or, found
+    # dead before anything was sent on it, ran on another).
+    runs_again = [r for r in records if "on a fresh one" in r["message"]]
     print(f"terminated {terminated}; transactions run again: {len(runs_again)}")
     assert len(runs_again) >= rounds

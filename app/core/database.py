@@ -8,7 +8,7 @@ whole transaction once more on a fresh one, provided it had not reached its COMM
 
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect, Engine, ExceptionContext
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -196,6 +197,83 @@ async def reconnecting(run: Callable[[], Awaitable[T]]) -> T:
                 raise
     logger.warning("database connection lost; the transaction runs again on a fresh one")
     return await run()
+
+
+def _note_commit() -> None:
+    """What the `commit` event notes (`_on_commit`), for a statement that commits by itself."""
+    _on_commit(None)
+
+
+def _lost(driver: Any, error: BaseException) -> bool:
+    """The driver's connection is gone (it says so after `error`, or `error` says so)."""
+    return bool(driver.is_closed()) or _sqlstate(error).startswith(_LOST_SQLSTATES)
+
+
+def _wrapped(statement: str, error: Exception) -> Exception:
+    """A driver's error as SQLAlchemy would have raised it for the same statement, so that
+    the error handlers answer as they do for a statement run through SQLAlchemy."""
+    if _sqlstate(error).startswith("23"):  # integrity constraint violation
+        return sa_exc.IntegrityError(statement, None, error)
+    return sa_exc.DBAPIError(statement, None, error)
+
+
+async def _discard(connection: AsyncConnection) -> None:
+    """Discard a connection the driver says is gone, and with it every connection pooled
+    before it, as SQLAlchemy does for a connection it finds dead (whatever killed this one
+    most likely killed those too): a statement on it through SQLAlchemy fails, and
+    SQLAlchemy's own disconnect handling does the rest."""
+    try:
+        await connection.exec_driver_sql("SELECT 1")
+    except sa_exc.DBAPIError as error:
+        if error.connection_invalidated:
+            return
+    await connection.invalidate()
+
+
+async def execute_alone(
+    engine: AsyncEngine, statement: str, args: Sequence[Any], *, saved: str, key: Any
+) -> None:
+    """Run one PostgreSQL statement that commits by itself (outside a transaction, one
+    statement is its own), straight on the driver's connection from the engine's pool: no
+    BEGIN, no COMMIT, and none of SQLAlchemy's execution layer. `statement` has positional
+    parameters ($1, $2, ...) and takes `args` as the driver binds them.
+
+    Not pinged first. A connection the driver already knows is gone is discarded (with the
+    pool's older ones) and a fresh one taken. One found gone while the statement ran is
+    discarded too, and the statement run once more on a fresh one, unless `saved` (a query
+    of `key`, true when the first run's rows are there) finds that the first run committed
+    before its answer was lost. If that fails the same way: DatabaseUnreachable (503).
+    Either way the request's transaction counts as committed (`tracking_commits`), so that
+    it is never run again as a whole.
+    """
+    sent = lost = passed_over = False
+    for _ in range(3):
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            if driver is None or driver.is_closed():  # nothing sent on it
+                await _discard(connection)
+                if passed_over:
+                    break
+                passed_over = True
+                logger.warning("database connection closed; the statement runs on a fresh one")
+                continue
+            try:
+                if sent and await driver.fetchval(saved, key):
+                    return
+                sent = True
+                _note_commit()
+                await driver.execute(statement, *args)
+                return
+            except Exception as error:
+                if not _lost(driver, error):
+                    raise _wrapped(statement, error) from error
+                await _discard(connection)
+                if lost:
+                    raise DatabaseUnreachable(type(error).__name__) from error
+                lost = True
+                logger.warning("database connection lost; the statement runs again on a fresh one")
+    raise DatabaseUnreachable("no live connection")
 
 
 def _watch(engine: AsyncEngine) -> AsyncEngine:

@@ -4,14 +4,24 @@ A failed transfer recorded in the request that starts it makes six new rows (the
 its call back request, the caller's details, the outbox message and two audit rows). They
 are written with plain INSERTs rather than through the unit of work: on PostgreSQL one
 statement, one round trip.
+
+On PostgreSQL, when the request's transaction holds nothing else (no Idempotency-Key answer
+to store with it, nothing read or added), that statement is its own transaction: it runs
+straight on the driver (core.database.execute_alone), with no BEGIN and no COMMIT around it.
+While anything listens to the engine's statements (`before_cursor_execute`: SQL logging,
+tracing, the tests' injected faults), it goes through SQLAlchemy in the request's
+transaction instead, so that they see it.
 """
 
-from sqlalchemy import Table, TextClause, bindparam, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Dialect, Table, TextClause, bindparam, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.models import AuditEvent
 from app.callbacks.models import CallbackRequest, CallerDetails
-from app.core.database import Base
+from app.core.database import Base, RequestSession, execute_alone
 from app.outbox.models import OutboxMessage
 from app.transfers.models import Transfer
 
@@ -45,7 +55,26 @@ def _one_statement_insert() -> TextClause:
     return text(f"WITH {ctes} {inserts[-1]}").bindparams(*binds)
 
 
+def _positional(statement: TextClause) -> tuple[str, tuple[str, ...]]:
+    """The one statement with the driver's positional parameters ($1, $2, ...) in place of
+    the named ones, and the names in their order."""
+    names = tuple(
+        f"r{n}_{column.name}"
+        for n, table in enumerate(_NEW_RECORD_TABLES)
+        for column in table.columns
+    )
+    sql = str(statement)
+    for number, name in sorted(enumerate(names, start=1), key=lambda n: -len(n[1])):
+        sql = sql.replace(f":{name}", f"${number}")
+    return sql, names
+
+
 _INSERT_NEW_RECORDS = _one_statement_insert()
+_POSITIONAL_SQL, _POSITIONAL_NAMES = _positional(_INSERT_NEW_RECORDS)
+_TRANSFER_ID = _POSITIONAL_NAMES.index("r0_id")
+# Whether the first run of the statement saved its rows (the transfer's id, $1): see
+# core.database.execute_alone.
+_SAVED = "SELECT EXISTS (SELECT 1 FROM transfers WHERE id = $1)"
 _INSERTS_ONE_BY_ONE = tuple(table.insert() for table in _NEW_RECORD_TABLES)
 # Per table, each column's attribute and its bind name in the one statement: worked out once,
 # not on every request.
@@ -55,12 +84,53 @@ _COLUMN_KEYS: tuple[tuple[tuple[str, str], ...], ...] = tuple(
 )
 
 
+Binder = tuple[tuple[int, str, Callable[[Any], Any] | None], ...]
+_binders: dict[str, Binder] = {}
+
+
+def _binder(dialect: Dialect) -> Binder:
+    """Per value of the positional statement: its record, its attribute, and the conversion
+    its column's type makes for `dialect` (as SQLAlchemy binds it), worked out once."""
+    found = _binders.get(dialect.name)
+    if found is None:
+        columns = {
+            f"r{n}_{column.name}": (n, column)
+            for n, table in enumerate(_NEW_RECORD_TABLES)
+            for column in table.columns
+        }
+        found = _binders[dialect.name] = tuple(
+            (columns[name][0], columns[name][1].key, columns[name][1].type.bind_processor(dialect))
+            for name in _POSITIONAL_NAMES
+        )
+    return found
+
+
+def _alone(session: AsyncSession, engine: AsyncEngine) -> bool:
+    """Whether the statement can be its own transaction (see the module's docstring)."""
+    return (
+        engine.dialect.name == "postgresql"
+        and not (isinstance(session, RequestSession) and session.commit_held)
+        and not session.in_transaction()
+        and not engine.sync_engine.dispatch.before_cursor_execute
+    )
+
+
 async def insert(session: AsyncSession, *records: Base) -> None:
     """Write new transfer, call back request, caller details, outbox and two audit rows.
 
-    On PostgreSQL one statement; elsewhere (SQLite) one INSERT per table. The objects stay
-    outside the session: they are the values written, returned to the caller as they are.
+    On PostgreSQL one statement (its own transaction when it can be); elsewhere (SQLite) one
+    INSERT per table. The objects stay outside the session: they are the values written,
+    returned to the caller as they are.
     """
+    engine = session.bind
+    if isinstance(engine, AsyncEngine) and _alone(session, engine):
+        held = [vars(record) for record in records]
+        args = []
+        for n, key, convert in _binder(engine.dialect):
+            value = held[n].get(key)
+            args.append(value if convert is None else convert(value))
+        await execute_alone(engine, _POSITIONAL_SQL, args, saved=_SAVED, key=args[_TRANSFER_ID])
+        return
     # The session's connection and transaction, without the ORM's execution layer on top.
     connection = await session.connection()
     # Each object's values as its instance dict holds them: what reading each attribute
