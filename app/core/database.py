@@ -326,11 +326,15 @@ def side_engine(engine: AsyncEngine) -> AsyncEngine:
 class RequestSession(AsyncSession):
     """A session whose commit a route class can hold: with `commit_held`, the endpoint's
     `commit()` only flushes, and the route class adds its own rows (idempotency's stored
-    answer) and commits once with `commit_now()`."""
+    answer) and commits once with `commit_now()`. A commit of a session that holds nothing
+    (no transaction begun, no object known) does nothing: there is nothing to flush or end
+    (e.g. after `execute_alone`)."""
 
     commit_held = False
 
     async def commit(self) -> None:
+        if not self.in_transaction() and not self.identity_map:
+            return
         if self.commit_held:
             await self.flush()
             return
