@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from app.core.clock import FixedClock
 from app.outbox.models import OutboxMessage
-from tests.conftest import Key
+from tests.conftest import PG_URL, Key
 from tests.outbox_support import SmtpServer, request_callback
 from tests.server import clean_env, script
 
@@ -196,4 +198,54 @@ async def test_a_worker_killed_mid_drain_resends_at_most_what_was_in_the_smtp_di
         f"(at most {connections}), {len(rows)} messages"
     )
     assert duplicates <= connections
+    assert {r.status for r in rows} == {"sent"}
+
+
+async def test_the_recorders_connection_terminated_mid_drain_loses_no_acceptance(
+    client: httpx.AsyncClient,
+    app,
+    clock: FixedClock,
+    cqc_agent: Key,
+    database_url: str,
+    tmp_path: Path,
+    workers: list[Workers],
+) -> None:
+    """The backend of the connection the worker records acceptances on is terminated three
+    times while it drains over four connections: each time the recorder takes a fresh
+    connection and records what was waiting, so every email is recorded sent and none is
+    sent twice (their claims were renewed meanwhile)."""
+    if not PG_URL:
+        pytest.skip("needs PostgreSQL: backends to terminate")
+    clock.set(datetime.now(UTC))
+    for n in range(40):
+        await request_callback(client, cqc_agent, clock, reference=f"CQC-{n}")
+    smtp = SmtpServer()
+    smtp.handler.delay = 0.1
+    smtp.start()
+    env = _env(database_url, smtp, HANDOFF_SMTP_CONNECTIONS="4")
+    group = Workers(env, tmp_path)
+    workers.append(group)
+    real = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    admin = await asyncpg.connect(real)
+    terminated = 0
+    try:
+        group.start()
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while terminated < 3 and time.monotonic() < deadline:
+            terminated += await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND query LIKE 'UPDATE outbox_messages SET status = ''sent''%'"
+            )
+            await asyncio.sleep(0.3)
+        rows = await _settled(app, group)
+        assert group.stop() == [0], group.logs()
+    finally:
+        await admin.close()
+        smtp.stop()
+
+    assert terminated >= 3, group.logs()
+    assert "recording" in group.logs() and "sent messages failed" in group.logs()
+    received = Counter(r.message["Message-ID"] for r in smtp.received)
+    assert received == Counter({row.message_id: 1 for row in rows}), "each email once"
     assert {r.status for r in rows} == {"sent"}

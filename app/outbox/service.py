@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.errors import Conflict, NotFound
 from app.core.settings import Settings, get_settings
@@ -223,6 +223,29 @@ async def mark_all_sent(
     recorded = {row[0] for row in rows}
     await session.commit()
     return recorded
+
+
+# The same UPDATE for PostgreSQL's driver, the ids as one array: what `record_sent` runs.
+_MARK_SENT_ON_THE_DRIVER = (
+    f"UPDATE {_OUTBOX.name} SET status = '{DeliveryStatus.sent.value}', sent_at = $2,"
+    " lease_owner = NULL, lease_expires_at = NULL"
+    f" WHERE id = ANY($1::uuid[]) AND status <> '{DeliveryStatus.sent.value}' RETURNING id"
+)
+
+
+async def record_sent(
+    connection: AsyncConnection, ids: list[uuid.UUID], *, now: datetime
+) -> set[uuid.UUID]:
+    """`mark_all_sent` on a connection in autocommit mode (the worker's recorder keeps one for
+    a stretch of sending): one statement, one round trip, no session. On PostgreSQL it runs
+    straight on the driver's connection, without SQLAlchemy's execution layer (once per
+    acceptance, that layer costs more CPU than the round trip)."""
+    if connection.dialect.name == "postgresql":
+        raw = await connection.get_raw_connection()
+        rows = await raw.driver_connection.fetch(_MARK_SENT_ON_THE_DRIVER, ids, now)  # type: ignore[union-attr]
+        return {row[0] for row in rows}
+    result = await connection.execute(_MARK_SENT, {"ids": ids, "sent_at": now})
+    return {row[0] for row in result}
 
 
 async def extend_leases(

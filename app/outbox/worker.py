@@ -237,7 +237,7 @@ class _Delivery:
         self.renewing = asyncio.Lock()
         self.accepted: list[_Send] = []
         self.acceptance = asyncio.Event()
-        self.recording: AsyncSession | None = None  # the recorder's, in autocommit mode
+        self.recording: AsyncConnection | None = None  # the recorder's, in autocommit mode
         self.closing = False
         self.give_back: list[tuple[service.Claim, asyncio.Future[DeliveryStatus]]] = []
         self.outcomes: list[asyncio.Future[DeliveryStatus]] = []  # every one handed out
@@ -420,15 +420,15 @@ class _Delivery:
 
     async def _recorder(self) -> None:
         """Record acceptances as they come, all that are waiting in one statement, over one
-        session kept for the stretch in autocommit mode (one round trip a record)."""
+        connection kept for the stretch in autocommit mode (one round trip a record)."""
         try:
             await self._record_acceptances()
         finally:
-            await self._close_recording_session()
+            await self._close_recording_connection()
 
-    async def _recording_session(self) -> AsyncSession:
-        """A session bound to one connection of its own in autocommit mode, so that neither a
-        commit nor the pool's check-out costs a round trip of its own."""
+    async def _recording_connection(self) -> AsyncConnection:
+        """A connection of the recorder's own in autocommit mode, so that neither a commit
+        nor the pool's check-out costs a round trip of its own."""
         if self.recording is None:
             engine = self.worker.sessionmaker().bind
             assert isinstance(engine, AsyncEngine)
@@ -438,16 +438,17 @@ class _Delivery:
             except BaseException:
                 await connection.close()
                 raise
-            self.recording = self.worker.sessionmaker(bind=connection)
+            self.recording = connection
         return self.recording
 
-    async def _close_recording_session(self) -> None:
-        session, self.recording = self.recording, None
-        if session is not None:
-            connection = session.bind
-            await session.close()
-            if isinstance(connection, AsyncConnection):
-                await connection.close()
+    async def _close_recording_connection(self, *, failed: bool = False) -> None:
+        """Give the connection back; after a failure, discard it (it may be dead)."""
+        connection, self.recording = self.recording, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                if failed:
+                    await connection.invalidate()
+            await connection.close()
 
     async def _record_acceptances(self) -> None:
         worker = self.worker
@@ -461,13 +462,14 @@ class _Delivery:
                 continue
             sends, self.accepted = self.accepted, []
             try:
-                session = await self._recording_session()
-                recorded = await service.mark_all_sent(
-                    session, [s.claim.id for s in sends], now=worker.clock.now()
+                connection = await self._recording_connection()
+                recorded = await service.record_sent(
+                    connection, [s.claim.id for s in sends], now=worker.clock.now()
                 )
             except Exception:
                 logger.exception("outbox: recording %d sent messages failed", len(sends))
-                await self._close_recording_session()  # a new connection for the next try
+                # A new connection for the next try.
+                await self._close_recording_connection(failed=True)
                 failures += 1
                 if self.closing or self.stop.is_set() or failures >= RECORD_TRIES:
                     # Given up: the leases run out, and these go again (same Message-IDs).
