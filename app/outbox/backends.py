@@ -11,13 +11,14 @@ import os
 import ssl
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, TextIO
 
 import aiosmtplib
 from aiosmtplib.email import flatten_message
+from aiosmtplib.protocol import normalize_message_line_endings
 
 from app.core.settings import Settings
 from app.outbox.rendering import RenderedEmail
@@ -122,11 +123,21 @@ class SmtpConnection:
         self.backend = backend
         self.client: aiosmtplib.SMTP | None = None
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+    async def send(
+        self,
+        message: EmailMessage,
+        *,
+        sender: str,
+        recipient: str,
+        ready: Awaitable[object] | None = None,
+    ) -> None:
+        """`ready`: see `send_message`."""
         with _delivery_errors():
             if self.client is not None and self.client.is_connected:
                 try:
-                    await send_message(self.client, message, sender=sender, recipient=recipient)
+                    await send_message(
+                        self.client, message, sender=sender, recipient=recipient, ready=ready
+                    )
                     return
                 except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                     self.close()
@@ -136,7 +147,9 @@ class SmtpConnection:
             self.client = self.backend.client()
             try:
                 await self.client.connect()
-                await send_message(self.client, message, sender=sender, recipient=recipient)
+                await send_message(
+                    self.client, message, sender=sender, recipient=recipient, ready=ready
+                )
             except BaseException:
                 self.close()
                 raise
@@ -164,15 +177,27 @@ _SENDING_POLICIES = {
 
 
 async def send_message(
-    client: aiosmtplib.SMTP, message: EmailMessage, *, sender: str, recipient: str
+    client: aiosmtplib.SMTP,
+    message: EmailMessage,
+    *,
+    sender: str,
+    recipient: str,
+    ready: Awaitable[object] | None = None,
 ) -> None:
     """`client.send_message(message, ...)`, with a `RenderedEmail` not yet built written to
     bytes without the email package (the same bytes: `RenderedEmail.smtp_bytes`).
 
     Before flattening, the same as aiosmtplib's `send_message` (5.x): EHLO (HELO if refused)
     once per connection; SMTPUTF8 for an address that is not ASCII; BODY=8BITMIME and 8bit
-    parts where the server offers it, 7bit otherwise. Our messages carry no Bcc to remove."""
+    parts where the server offers it, 7bit otherwise. Our messages carry no Bcc to remove.
+    Then the steps of its `sendmail` for one recipient (SIZE where offered, MAIL, RCPT,
+    DATA), except that `ready`, when given, is awaited after the envelope and before the
+    data: the relay cannot accept the message before `ready` is done, while the envelope's
+    round trips go on meanwhile. (sendmail's RSET after a refusal is not needed: a failure
+    closes the connection.)"""
     if not isinstance(message, RenderedEmail):
+        if ready is not None:
+            await ready
         await client.send_message(message, sender=sender, recipients=[recipient])
         return
     if client.is_ehlo_or_helo_needed:
@@ -197,7 +222,34 @@ async def send_message(
     data = message.smtp_bytes(_SENDING_POLICIES[utf8, cte_type])
     if data is None:
         data = flatten_message(message, utf8=utf8, cte_type=cte_type)
-    await client.sendmail(sender, [recipient], data, mail_options=options)
+    if client.supports_extension("size"):
+        # RFC 1870: the octets as the DATA command will transmit them, CRLF pairs included.
+        options.insert(0, f"size={len(normalize_message_line_endings(data))}")
+    encoding = "utf-8" if utf8 else "ascii"
+    await client.mail(sender, options=options, encoding=encoding)
+    await client.rcpt(recipient, encoding=encoding)
+    if ready is not None:
+        await ready
+    await client.data(data)
+
+
+async def send_when(
+    backend: EmailBackend,
+    message: EmailMessage,
+    *,
+    sender: str,
+    recipient: str,
+    ready: Awaitable[object] | None,
+) -> None:
+    """Send `message` so that it cannot be accepted before `ready` is done: over a kept SMTP
+    connection its envelope goes first and its data once `ready` is done (`send_message`);
+    any other backend starts once `ready` is done."""
+    if isinstance(backend, SmtpConnection):
+        await backend.send(message, sender=sender, recipient=recipient, ready=ready)
+        return
+    if ready is not None:
+        await ready
+    await backend.send(message, sender=sender, recipient=recipient)
 
 
 @contextlib.asynccontextmanager

@@ -38,6 +38,7 @@ from app.outbox.backends import (
     connections_for,
     make_backend,
     one_connection,
+    send_when,
 )
 from app.outbox.kinds import KINDS, Envelope, KindRegistry, UnknownKind
 from app.outbox.models import DeliveryStatus
@@ -370,6 +371,11 @@ class _Delivery:
     async def _sender(self) -> None:
         worker = self.worker
         async with one_connection(worker.backend) as backend:
+            # The last acceptance over this connection, until it is recorded: the next
+            # message's envelope goes meanwhile, its data only once that record is made, so
+            # that a worker dying leaves at most one message per connection accepted by the
+            # relay but not recorded.
+            recorded: asyncio.Future[DeliveryStatus] | None = None
             while (send := await self.ready.get()) is not None:
                 self.room.release()
                 claim = send.claim
@@ -384,8 +390,12 @@ class _Delivery:
                     continue
                 # No session is open: nothing is held while the mail server takes its time.
                 try:
-                    await backend.send(
-                        send.email, sender=worker.settings.email_from, recipient=send.recipient
+                    await send_when(
+                        backend,
+                        send.email,
+                        sender=worker.settings.email_from,
+                        recipient=send.recipient,
+                        ready=recorded,
                     )
                 except DeliveryError as exc:
                     logger.warning(
@@ -404,10 +414,9 @@ class _Delivery:
                 else:
                     self.accepted.append(send)
                     self.acceptance.set()
-                    # The next dialogue waits for this record (made with the other connections'
-                    # acceptances), so that a worker dying leaves at most one message per
-                    # connection accepted but not recorded.
-                    await asyncio.shield(send.outcome)
+                    recorded = asyncio.shield(send.outcome)
+            if recorded is not None:
+                await recorded
 
     async def _record_failure(self, send: _Send, code: str, *, permanent: bool) -> None:
         try:
