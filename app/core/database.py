@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import greenlet_spawn
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -240,13 +241,51 @@ async def execute_alone(
 
     Not pinged first. A connection the driver already knows is gone is discarded (with the
     pool's older ones) and a fresh one taken. One found gone while the statement ran is
-    discarded too, and the statement run once more on a fresh one, unless `saved` (a query
-    of `key`, true when the first run's rows are there) finds that the first run committed
-    before its answer was lost. If that fails the same way: DatabaseUnreachable (503).
-    Either way the request's transaction counts as committed (`tracking_commits`), so that
-    it is never run again as a whole.
+    discarded too, and the statement run again on a fresh one, unless `saved` (a query of
+    `key`, true when an earlier run's rows are there) finds that it committed before its
+    answer was lost; a fresh connection lost the same way is replaced once more, and then
+    it is DatabaseUnreachable (503). Either way the request's transaction counts as
+    committed (`tracking_commits`), so that it is never run again as a whole.
     """
-    sent = lost = passed_over = False
+    # First on a connection straight from the pool, with nothing of SQLAlchemy's around it.
+    pooled = await greenlet_spawn(engine.sync_engine.pool.connect)
+    driver = pooled.driver_connection
+    sent = False
+    try:
+        if driver is None or driver.is_closed():  # nothing sent on it
+            pooled.invalidate()
+        else:
+            sent = True
+            _note_commit()
+            await driver.execute(statement, *args)
+            return
+    except Exception as error:
+        if not _lost(driver, error):
+            raise _wrapped(statement, error) from error
+        pooled.invalidate()
+    finally:
+        await greenlet_spawn(pooled.close)
+    # Gone before or while it ran: on SQLAlchemy's connections now, whose disconnect handling
+    # discards the pool's older connections with the dead one (`_discard`).
+    if sent:
+        logger.warning("database connection lost; the statement runs again on a fresh one")
+    else:
+        logger.warning("database connection closed; the statement runs on a fresh one")
+    await _settle(engine, statement, args, saved=saved, key=key, sent=sent)
+
+
+async def _settle(
+    engine: AsyncEngine,
+    statement: str,
+    args: Sequence[Any],
+    *,
+    saved: str,
+    key: Any,
+    sent: bool,
+) -> None:
+    """`execute_alone` after its first connection was found gone (`sent`: while the statement
+    ran): the statement once more on a fresh connection, unless it is found saved."""
+    lost = passed_over = False
     for _ in range(3):
         async with engine.connect() as connection:
             raw = await connection.get_raw_connection()
@@ -256,7 +295,6 @@ async def execute_alone(
                 if passed_over:
                     break
                 passed_over = True
-                logger.warning("database connection closed; the statement runs on a fresh one")
                 continue
             try:
                 if sent and await driver.fetchval(saved, key):
