@@ -252,17 +252,11 @@ async def execute_alone(
     driver = pooled.driver_connection
     sent = False
     try:
-        if driver is None or driver.is_closed():  # nothing sent on it
-            pooled.invalidate()
-        else:
+        if driver is not None and not driver.is_closed():
             sent = True
-            _note_commit()
-            await driver.execute(statement, *args)
-            return
-    except Exception as error:
-        if not _lost(driver, error):
-            raise _wrapped(statement, error) from error
-        pooled.invalidate()
+            if await _sent(driver, statement, args) is None:
+                return
+        pooled.invalidate()  # gone, before anything was sent on it or while the statement ran
     finally:
         await greenlet_spawn(pooled.close)
     # Gone before or while it ran: on SQLAlchemy's connections now, whose disconnect handling
@@ -272,6 +266,20 @@ async def execute_alone(
     else:
         logger.warning("database connection closed; the statement runs on a fresh one")
     await _settle(engine, statement, args, saved=saved, key=key, sent=sent)
+
+
+async def _sent(driver: Any, statement: str, args: Sequence[Any]) -> Exception | None:
+    """Send the statement on the driver's connection (it counts as the request's COMMIT from
+    here): None once it ran, or the error that shows the connection gone; any other error is
+    raised as SQLAlchemy would have raised it."""
+    _note_commit()
+    try:
+        await driver.execute(statement, *args)
+    except Exception as error:
+        if not _lost(driver, error):
+            raise _wrapped(statement, error) from error
+        return error
+    return None
 
 
 async def _settle(
@@ -300,17 +308,20 @@ async def _settle(
                 if sent and await driver.fetchval(saved, key):
                     return
                 sent = True
-                _note_commit()
-                await driver.execute(statement, *args)
-                return
-            except Exception as error:
-                if not _lost(driver, error):
-                    raise _wrapped(statement, error) from error
-                await _discard(connection)
-                if lost:
-                    raise DatabaseUnreachable(type(error).__name__) from error
-                lost = True
-                logger.warning("database connection lost; the statement runs again on a fresh one")
+                error = await _sent(driver, statement, args)
+                if error is None:
+                    return
+            except sa_exc.DBAPIError:
+                raise  # `_sent`'s own, already as SQLAlchemy raises it
+            except Exception as failed:  # the read of `saved`
+                if not _lost(driver, failed):
+                    raise _wrapped(saved, failed) from failed
+                error = failed
+            await _discard(connection)
+            if lost:
+                raise DatabaseUnreachable(type(error).__name__) from error
+            lost = True
+            logger.warning("database connection lost; the statement runs again on a fresh one")
     raise DatabaseUnreachable("no live connection")
 
 
