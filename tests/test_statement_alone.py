@@ -49,6 +49,11 @@ def one_request_failure(clock: FixedClock) -> dict[str, Any]:
     return to_lgsco(clock.now(), outcome=outcome)
 
 
+async def post_failure(client: httpx.AsyncClient, clock: FixedClock, key: Key) -> httpx.Response:
+    """A one-request failure, sent without an Idempotency-Key (so its statement runs alone)."""
+    return await client.post("/v1/transfers", json=one_request_failure(clock), headers=key.headers)
+
+
 @pytest.fixture
 def alone(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Each statement run alone, as it is run: a test that meant to run one and sent its
@@ -97,9 +102,7 @@ async def test_a_connection_the_pool_holds_dead_is_passed_over_and_the_failure_s
     assert await terminate_backends(database_url) >= 1
     await asyncio.sleep(0.5)  # the driver reads the server's goodbye
     with caplog.at_level(logging.WARNING):
-        created = await client.post(
-            "/v1/transfers", json=one_request_failure(clock), headers=cqc_agent.headers
-        )
+        created = await post_failure(client, clock, cqc_agent)
     assert created.status_code == 201, created.text
     assert len(alone) == 1
     await assert_one_failed_transfer(app)
@@ -124,11 +127,7 @@ async def test_a_statement_whose_connection_dies_before_it_commits_runs_again_on
         await lock.start()
         await holder.execute("LOCK TABLE transfers IN SHARE ROW EXCLUSIVE MODE")
         with caplog.at_level(logging.WARNING):
-            post = asyncio.create_task(
-                client.post(
-                    "/v1/transfers", json=one_request_failure(clock), headers=cqc_agent.headers
-                )
-            )
+            post = asyncio.create_task(post_failure(client, clock, cqc_agent))
             waiting = "wait_event_type = 'Lock' AND query LIKE 'WITH r0 AS (INSERT INTO transfers%'"
             for _ in range(200):
                 if await terminate_backends(database_url, waiting):
@@ -182,9 +181,7 @@ async def test_a_statement_whose_answer_is_lost_after_it_committed_is_not_saved_
     await known(client, cqc_agent)
     proxy.lose_answer_with(THE_STATEMENTS_ANSWER)
     with caplog.at_level(logging.WARNING):
-        created = await client.post(
-            "/v1/transfers", json=one_request_failure(clock), headers=cqc_agent.headers
-        )
+        created = await post_failure(client, clock, cqc_agent)
     assert proxy.answers_lost == 1, "the fault never fired"
     assert created.status_code == 201, created.text
     assert len(alone) == 1
@@ -207,9 +204,7 @@ async def test_a_statement_cut_off_while_the_database_stays_away_answers_503_and
     await known(client, cqc_agent)
     proxy.lose_answer_with(THE_STATEMENTS_ANSWER, then_refuse=True)
     with caplog.at_level(logging.WARNING):
-        answer = await client.post(
-            "/v1/transfers", json=one_request_failure(clock), headers=cqc_agent.headers
-        )
+        answer = await post_failure(client, clock, cqc_agent)
     assert proxy.answers_lost == 1, "the fault never fired"
     assert_problem(answer, 503, "database_unavailable")
     assert answer.headers["Retry-After"] == "1"

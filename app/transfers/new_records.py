@@ -55,14 +55,18 @@ def _one_statement_insert() -> TextClause:
     return text(f"WITH {ctes} {inserts[-1]}").bindparams(*binds)
 
 
+# Per table, each column's attribute and its bind name in the one statement: worked out once,
+# not on every request.
+_COLUMN_KEYS: tuple[tuple[tuple[str, str], ...], ...] = tuple(
+    tuple((column.key, f"r{n}_{column.name}") for column in table.columns)
+    for n, table in enumerate(_NEW_RECORD_TABLES)
+)
+
+
 def _positional(statement: TextClause) -> tuple[str, tuple[str, ...]]:
     """The one statement with the driver's positional parameters ($1, $2, ...) in place of
-    the named ones, and the names in their order."""
-    names = tuple(
-        f"r{n}_{column.name}"
-        for n, table in enumerate(_NEW_RECORD_TABLES)
-        for column in table.columns
-    )
+    the named ones, and the names in their order (table by table, column by column)."""
+    names = tuple(bind for keys in _COLUMN_KEYS for _, bind in keys)
     sql = str(statement)
     for number, name in sorted(enumerate(names, start=1), key=lambda n: -len(n[1])):
         sql = sql.replace(f":{name}", f"${number}")
@@ -76,12 +80,6 @@ _TRANSFER_ID = _POSITIONAL_NAMES.index("r0_id")
 # core.database.execute_alone.
 _SAVED = "SELECT EXISTS (SELECT 1 FROM transfers WHERE id = $1)"
 _INSERTS_ONE_BY_ONE = tuple(table.insert() for table in _NEW_RECORD_TABLES)
-# Per table, each column's attribute and its bind name in the one statement: worked out once,
-# not on every request.
-_COLUMN_KEYS: tuple[tuple[tuple[str, str], ...], ...] = tuple(
-    tuple((column.key, f"r{n}_{column.name}") for column in table.columns)
-    for n, table in enumerate(_NEW_RECORD_TABLES)
-)
 
 
 Binder = tuple[tuple[int, str, Callable[[Any], Any] | None], ...]
@@ -92,15 +90,11 @@ def _binder(dialect: Dialect) -> Binder:
     """Per value of the positional statement: its record, its attribute, and the conversion
     its column's type makes for `dialect` (as SQLAlchemy binds it), worked out once."""
     found = _binders.get(dialect.name)
-    if found is None:
-        columns = {
-            f"r{n}_{column.name}": (n, column)
+    if found is None:  # in the order of `_POSITIONAL_NAMES`: table by table, column by column
+        found = _binders[dialect.name] = tuple(
+            (n, column.key, column.type.bind_processor(dialect))
             for n, table in enumerate(_NEW_RECORD_TABLES)
             for column in table.columns
-        }
-        found = _binders[dialect.name] = tuple(
-            (columns[name][0], columns[name][1].key, columns[name][1].type.bind_processor(dialect))
-            for name in _POSITIONAL_NAMES
         )
     return found
 
