@@ -5,6 +5,7 @@ import contextlib
 import socket
 import ssl
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.clock import Clock
 from app.core.database import make_sessionmaker
@@ -176,6 +178,14 @@ def worker(
         owner=owner,
         batch_size=batch_size,
     )
+
+
+@contextlib.asynccontextmanager
+async def autocommit(app: Any) -> AsyncIterator[AsyncConnection]:
+    """A connection in autocommit mode, as the worker claims on (`service.claim`)."""
+    async with app.state.engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
 
 
 async def request_callback(

@@ -32,6 +32,7 @@ from tests.conftest import Key
 from tests.outbox_support import (
     SmtpServer,
     approval_copy,
+    autocommit,
     eml_files,
     password_checker,
     request_callback,
@@ -212,10 +213,10 @@ async def test_a_worker_that_dies_holding_a_claim_loses_it_when_the_lease_expire
 ) -> None:
     callback_id = await request_callback(client, cqc_agent, clock)
     smtp = smtp_server.settings(settings)
-    async with app.state.sessionmaker() as session:
+    async with autocommit(app) as connection:
         # The first worker claims the message and dies before sending it.
         [claimed] = await service.claim(
-            session,
+            connection,
             owner="dead-worker",
             now=clock.now(),
             lease_seconds=120,
@@ -301,9 +302,9 @@ async def test_a_lease_that_expires_on_the_last_attempt_makes_the_message_dead(
     client, app, settings: Settings, clock: FixedClock, cqc_agent: Key
 ) -> None:
     callback_id = await request_callback(client, cqc_agent, clock)
-    async with app.state.sessionmaker() as session:
+    async with autocommit(app) as connection:
         await service.claim(
-            session,
+            connection,
             owner="dead-worker",
             now=clock.now(),
             lease_seconds=120,

@@ -5,10 +5,10 @@ cannot be rendered (it becomes dead) and `handoff outbox retry` refuses it.
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from email.message import EmailMessage
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -124,11 +124,26 @@ _LOAD = (
 )
 
 
+# The same query for PostgreSQL's driver, the ids as one array: what `_load` runs there (once
+# per batch, SQLAlchemy's execution layer cost several times the query's round trip in CPU).
+_LOAD_ON_THE_DRIVER = (
+    f"SELECT {', '.join(f'{c.table.name}.{c.name}' for c in _LOAD.selected_columns)}"
+    f" FROM {CallbackRequest.__tablename__} LEFT OUTER JOIN {CallerDetails.__tablename__}"
+    f" ON {CallerDetails.__tablename__}.callback_request_id = {CallbackRequest.__tablename__}.id"
+    f" WHERE {CallbackRequest.__tablename__}.id = ANY($1::uuid[])"
+)
+
+
 async def _load(
     session: AsyncSession, ids: list[uuid.UUID]
 ) -> Mapping[uuid.UUID, CallbackEmailRecord]:
     connection = await session.connection()
-    rows = await connection.execute(_LOAD, {"ids": ids})
+    rows: Iterable[Sequence[Any]]
+    if connection.dialect.name == "postgresql":
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        rows = await driver.fetch(_LOAD_ON_THE_DRIVER, ids)
+    else:
+        rows = await connection.execute(_LOAD, {"ids": ids})
     return {
         row[0]: (
             _Callback(*row[:4]),

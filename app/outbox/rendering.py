@@ -130,6 +130,17 @@ class Renderer:
         self.env = email_environment(templates_dir)
         self.email_from = email_from
         self.routes = routes
+        # The bodies' signatures are the same in every message they send: each is made HTML
+        # once here, not for every message (any other text is made HTML as it comes).
+        signatures = {
+            body.signature: _paragraphs(body.signature) for body in routes.bodies.values()
+        }
+
+        def paragraphs(text: str) -> Markup:
+            made = signatures.get(text) if type(text) is str else None
+            return made if made is not None else _paragraphs(text)
+
+        self.env.filters["paragraphs"] = paragraphs
         # HANDOFF_PUBLIC_URL, where people reach the pages: a kind may link to them.
         self.public_url = public_url.rstrip("/") if public_url else None
 

@@ -147,14 +147,15 @@ class OutboxWorker:
                 await asyncio.wait_for(stop.wait(), self.settings.outbox_poll_seconds)
         logger.info("outbox worker %s stopped", self.owner)
 
-    async def _read(self, claims: Sequence[service.Claim]) -> _Records:
-        """Kind by kind, the records the claimed messages are about, in one short session
-        (each kind loads the whole batch's records at once)."""
+    async def _read(self, claims: Sequence[service.Claim], connection: AsyncConnection) -> _Records:
+        """Kind by kind, the records the claimed messages are about, in one short session on
+        `connection` (the claims', in autocommit mode: no BEGIN or COMMIT of its own; each
+        kind loads the whole batch's records at once)."""
         by_kind: dict[str, list[uuid.UUID]] = {}
         for claim in claims:
             by_kind.setdefault(claim.kind, []).append(claim.subject_id)
         subjects: _Records = {}
-        async with self.sessionmaker() as session:
+        async with self.sessionmaker(bind=connection) as session:
             for name, subject_ids in by_kind.items():
                 try:
                     kind = self.kinds.get(name)
@@ -211,6 +212,38 @@ class _Send:
     outcome: "asyncio.Future[DeliveryStatus]"
 
 
+class _Autocommit:
+    """A connection of one task's own in autocommit mode, kept for a stretch of sending, so
+    that neither a commit nor the pool's check-out costs a round trip each time it is used.
+    After a failure it is discarded (it may be dead) and the next use takes a fresh one."""
+
+    def __init__(self, worker: OutboxWorker) -> None:
+        engine = worker.sessionmaker().bind
+        assert isinstance(engine, AsyncEngine)
+        self.engine = engine
+        self.connection: AsyncConnection | None = None
+
+    async def get(self) -> AsyncConnection:
+        if self.connection is None:
+            connection = await self.engine.connect()
+            try:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+            except BaseException:
+                await connection.close()
+                raise
+            self.connection = connection
+        return self.connection
+
+    async def close(self, *, failed: bool = False) -> None:
+        """Give the connection back; after a failure, discard it."""
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                if failed:
+                    await connection.invalidate()
+            await connection.close()
+
+
 class _Delivery:
     """One stretch of sending, for `run_once`, `drain` or a busy spell of `run`.
 
@@ -238,7 +271,8 @@ class _Delivery:
         self.renewing = asyncio.Lock()
         self.accepted: list[_Send] = []
         self.acceptance = asyncio.Event()
-        self.recording: AsyncConnection | None = None  # the recorder's, in autocommit mode
+        self.claiming = _Autocommit(worker)  # the claims', for the caller's task
+        self.recording = _Autocommit(worker)  # the recorder's
         self.closing = False
         self.give_back: list[tuple[service.Claim, asyncio.Future[DeliveryStatus]]] = []
         self.outcomes: list[asyncio.Future[DeliveryStatus]] = []  # every one handed out
@@ -272,6 +306,7 @@ class _Delivery:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.claiming.close()
             for _ in range(self.ready.qsize()):
                 if (send := self.ready.get_nowait()) is not None:
                     self._left_to_lease(send.claim, send.outcome)
@@ -288,15 +323,18 @@ class _Delivery:
         message's outcome to come (empty when nothing was due)."""
         worker = self.worker
         now = worker.clock.now()
-        async with worker.sessionmaker() as session:
+        try:
             claims = await service.claim(
-                session,
+                await self.claiming.get(),
                 owner=worker.owner,
                 now=now,
                 lease_seconds=self.lease,
                 max_attempts=worker.settings.outbox_max_attempts,
                 limit=worker.batch_size,
             )
+        except Exception:
+            await self.claiming.close(failed=True)
+            raise
         loop = asyncio.get_running_loop()
         outcomes: list[asyncio.Future[DeliveryStatus]] = [loop.create_future() for _ in claims]
         self.outcomes += outcomes
@@ -305,9 +343,10 @@ class _Delivery:
         for claim in claims:
             self.expires[claim.id] = now + timedelta(seconds=self.lease)
         try:
-            records = await worker._read(claims)
+            records = await worker._read(claims, await self.claiming.get())
         except Exception:
             logger.exception("outbox: reading a batch of %d failed", len(claims))
+            await self.claiming.close(failed=True)
             for claim, outcome in zip(claims, outcomes, strict=True):
                 status = await worker._failed(claim, "render_failed", permanent=False)
                 self._done(claim, outcome, status)
@@ -433,31 +472,7 @@ class _Delivery:
         try:
             await self._record_acceptances()
         finally:
-            await self._close_recording_connection()
-
-    async def _recording_connection(self) -> AsyncConnection:
-        """A connection of the recorder's own in autocommit mode, so that neither a commit
-        nor the pool's check-out costs a round trip of its own."""
-        if self.recording is None:
-            engine = self.worker.sessionmaker().bind
-            assert isinstance(engine, AsyncEngine)
-            connection = await engine.connect()
-            try:
-                await connection.execution_options(isolation_level="AUTOCOMMIT")
-            except BaseException:
-                await connection.close()
-                raise
-            self.recording = connection
-        return self.recording
-
-    async def _close_recording_connection(self, *, failed: bool = False) -> None:
-        """Give the connection back; after a failure, discard it (it may be dead)."""
-        connection, self.recording = self.recording, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                if failed:
-                    await connection.invalidate()
-            await connection.close()
+            await self.recording.close()
 
     async def _record_acceptances(self) -> None:
         worker = self.worker
@@ -471,14 +486,14 @@ class _Delivery:
                 continue
             sends, self.accepted = self.accepted, []
             try:
-                connection = await self._recording_connection()
+                connection = await self.recording.get()
                 recorded = await service.record_sent(
                     connection, [s.claim.id for s in sends], now=worker.clock.now()
                 )
             except Exception:
                 logger.exception("outbox: recording %d sent messages failed", len(sends))
                 # A new connection for the next try.
-                await self._close_recording_connection(failed=True)
+                await self.recording.close(failed=True)
                 failures += 1
                 if self.closing or self.stop.is_set() or failures >= RECORD_TRIES:
                     # Given up: the leases run out, and these go again (same Message-IDs).
