@@ -1,9 +1,10 @@
 """The outbox worker: claims due messages, renders them as of now, hands them to the backend
 over up to `smtp_connections` SMTP connections at once, and records each outcome as it happens.
 
-It takes ids and opens its own short sessions (claim a batch; read the batch's records; renew
-its leases; record outcomes), never a request's, and holds no transaction open while talking to
-the mail server. A live worker never lets a claim run out: it renews the lease of every message
+It takes ids and uses its own connections, never a request's session: two kept in autocommit
+mode for a stretch of sending (one to claim batches and read their records, one to record
+acceptances) and short sessions for the rest (renewing leases, recording failures). It holds no
+transaction open while talking to the mail server. A live worker never lets a claim run out: it renews the lease of every message
 it holds while it holds it, and sends nothing whose lease it could not renew. Each acceptance by
 the relay is recorded as soon as it comes, several in one statement when they come together, and
 an acceptance recorded late (the lease ran out) is still recorded as sent, never as a failure.
