@@ -3,15 +3,15 @@ over up to `smtp_connections` SMTP connections at once, and records each outcome
 
 It takes ids and uses its own connections, never a request's session: two kept in autocommit
 mode for a stretch of sending (one to claim batches and read their records, one to record
-acceptances) and short sessions for the rest (renewing leases, recording failures). It holds no
-transaction open while talking to the mail server. A live worker never lets a claim run out: it renews the lease of every message
-it holds while it holds it, and sends nothing whose lease it could not renew. Each acceptance by
-the relay is recorded as soon as it comes, several in one statement when they come together, and
-an acceptance recorded late (the lease ran out) is still recorded as sent, never as a failure.
-Delivery is at least once: a worker that dies leaves claims that expire, and of those only the
-messages that were in the SMTP dialogue when it died (one per connection) can have reached the
-relay; they are sent again with the same Message-ID, which lets the receiver spot the
-duplicate."""
+acceptances) and short sessions for the rest (renewing leases, recording failures). It holds
+no transaction open while talking to the mail server. A live worker never lets a claim run
+out: it renews the lease of every message it holds while it holds it, and sends nothing whose
+lease it could not renew. Each acceptance by the relay is recorded as soon as it comes,
+several in one statement when they come together, and an acceptance recorded late (the lease
+ran out) is still recorded as sent, never as a failure. Delivery is at least once: a worker
+that dies leaves claims that expire, and of those only the messages that were in the SMTP
+dialogue when it died (one per connection) can have reached the relay; they are sent again
+with the same Message-ID, which lets the receiver spot the duplicate."""
 
 import asyncio
 import contextlib
