@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.callbacks.models import CallbackRequest, CallerDetails
+from app.core.database import driver_of
 from app.core.validation import format_phone_for_reading
 from app.outbox.kinds import EmailKind, Envelope, Refusal
 from app.outbox.rendering import CannotRender, RenderedEmail, Renderer
@@ -140,8 +141,7 @@ async def _load(
     connection = await session.connection()
     rows: Iterable[Sequence[Any]]
     if connection.dialect.name == "postgresql":
-        driver: Any = (await connection.get_raw_connection()).driver_connection
-        rows = await driver.fetch(_LOAD_ON_THE_DRIVER, ids)
+        rows = await (await driver_of(connection)).fetch(_LOAD_ON_THE_DRIVER, ids)
     else:
         rows = await connection.execute(_LOAD, {"ids": ids})
     return {

@@ -268,6 +268,12 @@ async def execute_alone(
     await _settle(engine, statement, args, saved=saved, key=key, sent=sent)
 
 
+async def driver_of(connection: AsyncConnection) -> Any:
+    """The driver's own connection under `connection` (asyncpg's on PostgreSQL), for a
+    statement run without SQLAlchemy's execution layer; None once it is gone."""
+    return (await connection.get_raw_connection()).driver_connection
+
+
 async def _sent(driver: Any, statement: str, args: Sequence[Any]) -> Exception | None:
     """Send the statement on the driver's connection (it counts as the request's COMMIT from
     here): None once it ran, or the error that shows the connection gone; any other error is
@@ -296,8 +302,7 @@ async def _settle(
     lost = passed_over = False
     for _ in range(3):
         async with engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
+            driver = await driver_of(connection)
             if driver is None or driver.is_closed():  # nothing sent on it
                 await _discard(connection)
                 if passed_over:

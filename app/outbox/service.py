@@ -4,11 +4,11 @@ lease, and recording what became of each attempt."""
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core.database import driver_of
 from app.core.errors import Conflict, NotFound
 from app.core.settings import Settings, get_settings
 from app.outbox.kinds import KINDS, UnknownKind
@@ -194,7 +194,7 @@ async def claim(
     """
     lease_until = now + timedelta(seconds=lease_seconds)
     if connection.dialect.name == "postgresql":
-        driver: Any = (await connection.get_raw_connection()).driver_connection
+        driver = await driver_of(connection)
         await driver.execute(_END_LAPSED_ON_THE_DRIVER, now, max_attempts)
         rows = await driver.fetch(_CLAIM_ON_THE_DRIVER, now, limit, owner, lease_until)
         return [Claim(*row) for row in rows]  # RETURNING names Claim's fields in order
@@ -272,8 +272,7 @@ async def record_sent(
     straight on the driver's connection, without SQLAlchemy's execution layer (once per
     acceptance, that layer costs more CPU than the round trip)."""
     if connection.dialect.name == "postgresql":
-        raw = await connection.get_raw_connection()
-        rows = await raw.driver_connection.fetch(_MARK_SENT_ON_THE_DRIVER, ids, now)  # type: ignore[union-attr]
+        rows = await (await driver_of(connection)).fetch(_MARK_SENT_ON_THE_DRIVER, ids, now)
         return {row[0] for row in rows}
     result = await connection.execute(_MARK_SENT, {"ids": ids, "sent_at": now})
     return {row[0] for row in result}
