@@ -207,7 +207,7 @@ async def test_a_worker_killed_mid_drain_resends_at_most_what_was_in_the_smtp_di
         # The recorder's: its acceptances are recorded on a fresh connection.
         ("UPDATE outbox_messages SET status = ''sent''%", "sent messages failed"),
         # The claimer's: that round fails before anything is claimed, and the next one claims.
-        ("WITH candidates AS MATERIALIZED%", "a round failed"),
+        ("WITH due AS MATERIALIZED%", "a round failed"),
     ],
     ids=["recorder", "claimer"],
 )

@@ -143,8 +143,8 @@ _CLAIM = (
 )
 
 
-# The same two statements for PostgreSQL's driver (what `claim` runs there): the statuses
-# written in, `$1` now, and the claim's own values after it.
+# The two statements for PostgreSQL's driver (what `claim` runs there; the same rows as the
+# Core ones): the statuses written in, `$1` now, and the claim's own values after it.
 _CLAIMABLE_ON_THE_DRIVER = (
     f"(status IN ('{DeliveryStatus.pending.value}', '{DeliveryStatus.retrying.value}')"
     f" AND next_attempt_at <= $1 OR status = '{DeliveryStatus.sending.value}'"
@@ -157,9 +157,19 @@ _END_LAPSED_ON_THE_DRIVER = (
     " AND lease_expires_at <= $1 AND attempts >= $2"
 )
 _CLAIM_ON_THE_DRIVER = (
-    f"WITH candidates AS MATERIALIZED (SELECT id FROM {_OUTBOX.name}"
-    f" WHERE {_CLAIMABLE_ON_THE_DRIVER} ORDER BY next_attempt_at, id LIMIT $2"
-    f" FOR UPDATE SKIP LOCKED) UPDATE {_OUTBOX.name} SET"
+    # The due ones through ix_outbox_messages_due, already in order, and the lapsed claims
+    # (few: held by the workers) through the status index; the first `$2` of both are
+    # claimed. One OR of both conditions would read and sort every row of the table instead.
+    f"WITH due AS MATERIALIZED (SELECT id, next_attempt_at FROM {_OUTBOX.name}"
+    f" WHERE status IN ('{DeliveryStatus.pending.value}', '{DeliveryStatus.retrying.value}')"
+    " AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED),"
+    f" lapsed AS MATERIALIZED (SELECT id, next_attempt_at FROM {_OUTBOX.name}"
+    f" WHERE status = '{DeliveryStatus.sending.value}' AND lease_expires_at <= $1"
+    " ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED),"
+    " candidates AS MATERIALIZED (SELECT id FROM"
+    " (SELECT * FROM due UNION ALL SELECT * FROM lapsed) AS either"
+    " ORDER BY next_attempt_at, id LIMIT $2)"
+    f" UPDATE {_OUTBOX.name} SET"
     f" status = '{DeliveryStatus.sending.value}', lease_owner = $3, lease_expires_at = $4,"
     " attempts = attempts + 1,"
     f" last_error_code = CASE WHEN status = '{DeliveryStatus.sending.value}'"
@@ -190,7 +200,9 @@ async def claim(
     LOCKED, so concurrent workers take disjoint rows without waiting; SQLite runs the
     statement under its single write lock, so the conditional UPDATE is atomic. On PostgreSQL
     both run straight on the driver's connection, without SQLAlchemy's execution layer (once
-    per batch, that layer cost more CPU than the two round trips).
+    per batch, that layer cost more CPU than the two round trips), and the claim takes its
+    candidates in two parts, each through its own index: the due messages already in order,
+    and the lapsed claims, whose first `limit` together are the same rows as SQLite's.
     """
     lease_until = now + timedelta(seconds=lease_seconds)
     if connection.dialect.name == "postgresql":
